@@ -1,0 +1,151 @@
+"""Running a check: call the learner's function on each case, then judge the outputs.
+
+The two halves are separate on purpose. :func:`collect` runs the learner's code and records
+what it returned (or raised); :func:`judge` needs only those records, the seeded cases and
+the reference, so it can run in another process than the learner's code.
+"""
+
+from __future__ import annotations
+
+import copy
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from slt_lessons.checks import registry
+from slt_lessons.device import get_device
+
+__all__ = ["check", "collect", "judge", "CheckResult", "CheckFailed", "Outcome"]
+
+
+class CheckFailed(AssertionError):
+    """Raised by :func:`check` when an implementation is wrong; the message is the verdict."""
+
+
+@dataclass
+class Outcome:
+    """What a function did on one case: its output, or the error it raised."""
+
+    label: str
+    output: Any = None
+    error: str | None = None
+
+
+@dataclass
+class CaseVerdict:
+    label: str
+    message: str | None  # None: correct
+
+
+@dataclass
+class CheckResult:
+    exercise_id: str
+    suite: str
+    device: str
+    verdicts: list[CaseVerdict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.verdicts) and all(v.message is None for v in self.verdicts)
+
+    @property
+    def n_passed(self) -> int:
+        return sum(v.message is None for v in self.verdicts)
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.exercise_id} ({self.suite} checks, on {self.device}): "
+            f"{self.n_passed}/{len(self.verdicts)} cases correct"
+        )
+        lines = [("PASSED " if self.passed else "FAILED ") + head]
+        for v in self.verdicts:
+            mark = "  ok   " if v.message is None else "  WRONG"
+            lines.append(f"{mark} {v.label}")
+            if v.message:
+                lines.extend("          " + line for line in v.message.splitlines())
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _fresh(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Deep copies, so a function that modifies its inputs cannot affect another call."""
+    return {k: (v.clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)) for k, v in kwargs.items()}
+
+
+def _short_traceback(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    learner = [f for f in frames if "slt_lessons" not in f.filename] or frames
+    where = f" (line {learner[-1].lineno}: {learner[-1].line})" if learner and learner[-1].line else ""
+    return f"raised {type(exc).__name__}: {exc}{where}"
+
+
+def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None) -> list[Outcome]:
+    """Call ``fn`` on every case of ``suite`` and record its outputs (detached) or errors."""
+    ex = registry.get(exercise_id)
+    if suite not in registry.SUITES:
+        raise ValueError(f"suite must be one of {registry.SUITES}, got {suite!r}")
+    if not callable(fn):
+        raise ValueError(f"the function to check must be callable, got {registry.describe(fn)}")
+    outcomes = []
+    for case in ex.cases(suite, get_device(device)):
+        try:
+            out = fn(**_fresh(case.kwargs))
+        except NotImplementedError:
+            outcomes.append(Outcome(case.label, error="not implemented yet (raised NotImplementedError)"))
+            continue
+        except Exception as exc:  # the learner's bug is the verdict, not a crash of the check
+            outcomes.append(Outcome(case.label, error=_short_traceback(exc)))
+            continue
+        outcomes.append(Outcome(case.label, output=_detach(out)))
+    return outcomes
+
+
+def _detach(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, tuple):
+        return tuple(_detach(v) for v in value)
+    if isinstance(value, list):
+        return [_detach(v) for v in value]
+    return value
+
+
+def judge(exercise_id: str, outcomes: list[Outcome], suite: str = "visible", device=None) -> CheckResult:
+    """Judge recorded outcomes against the reference on the same seeded cases."""
+    ex = registry.get(exercise_id)
+    dev = get_device(device)
+    cases = list(ex.cases(suite, dev))
+    result = CheckResult(exercise_id, suite, dev.type)
+    if len(outcomes) != len(cases):
+        result.verdicts.append(CaseVerdict("all cases", f"expected {len(cases)} results, got {len(outcomes)}"))
+        return result
+    for case, outcome in zip(cases, outcomes):
+        if outcome.error is not None:
+            result.verdicts.append(CaseVerdict(case.label, outcome.error))
+            continue
+        expected = ex.reference(**_fresh(case.kwargs))
+        try:
+            message = ex.judge(case, _detach(expected), outcome.output)
+        except Exception as exc:  # a malformed output must give a verdict, not crash the judge
+            message = f"could not compare the result ({type(exc).__name__}: {exc}); got {registry.describe(outcome.output)}"
+        result.verdicts.append(CaseVerdict(case.label, message))
+    return result
+
+
+def check(exercise_id: str, fn: Callable, suite: str = "visible", *, device=None, raise_on_fail: bool = True) -> CheckResult:
+    """Check ``fn`` against the reference of ``exercise_id`` on the cases of ``suite``.
+
+    Prints the verdict. Raises :class:`CheckFailed` (an ``AssertionError``) when any case is
+    wrong, unless ``raise_on_fail=False``; returns the :class:`CheckResult`.
+    """
+    result = judge(exercise_id, collect(exercise_id, fn, suite, device), suite, device)
+    if result.passed:
+        print(result)
+    elif raise_on_fail:
+        raise CheckFailed(str(result))
+    else:
+        print(result)
+    return result
