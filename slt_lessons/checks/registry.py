@@ -73,7 +73,10 @@ def register(exercise: Exercise) -> Exercise:
 
 
 def get(exercise_id: str) -> Exercise:
-    _load_all()
+    if exercise_id not in _REGISTRY:
+        _load_topic(exercise_id.split(".", 1)[0])
+    if exercise_id not in _REGISTRY:
+        _load_all()
     try:
         return _REGISTRY[exercise_id]
     except KeyError:
@@ -85,6 +88,15 @@ def exercises() -> list[str]:
     """The registered exercise ids, sorted."""
     _load_all()
     return sorted(_REGISTRY)
+
+
+def _load_topic(topic: str) -> None:
+    """Import ``slt_lessons.checks.<topic>``, where exercises ``<topic>.*`` are usually registered."""
+    import importlib.util
+
+    name = f"slt_lessons.checks.{topic}"
+    if topic.isidentifier() and topic not in {"registry", "runner"} and importlib.util.find_spec(name):
+        importlib.import_module(name)
 
 
 def _load_all() -> None:

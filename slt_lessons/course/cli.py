@@ -1,0 +1,99 @@
+"""The ``slt-course`` command: build, check, grade, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from slt_lessons.course.paths import CourseError, find_repo, instructor_root
+
+
+def _build(args) -> int:
+    from slt_lessons.course.build import build
+
+    repo = find_repo()
+    problems = build(repo, check=args.check, execute=not args.no_execute, only=args.only)
+    if args.check:
+        if problems:
+            print("generated files drift from their sources; run `slt-course build` and commit:")
+            print("\n".join(f"  {p}" for p in problems))
+            return 1
+        print("exercises/, solutions/ and course/source are up to date")
+    return 0
+
+
+def _check(args) -> int:
+    from slt_lessons.course.selfcheck import check_notebook
+
+    report = check_notebook(find_repo(), Path(args.notebook))
+    print(report.table())
+    return 0 if report.score == report.max_score and report.max_score > 0 else 1
+
+
+def _grade(args) -> int:
+    from slt_lessons.course import grading
+
+    repo = find_repo()
+    root = instructor_root(repo, args.root)
+    grades = grading.grade(repo, root, args.assignment)
+    print(grading.table(grades))
+    print(f"\ngrades written to {root / 'grades.csv'}")
+    return 0
+
+
+def _demo(args) -> int:
+    from slt_lessons.course import grading
+
+    repo = find_repo()
+    root = instructor_root(repo, args.root) if args.root else repo.root / ".instructor-demo"
+    grades = grading.demo(repo, root)
+    print()
+    print(grading.table(grades))
+    bad = [g for g in grades if (g.student == "reference" and g.score != g.max_score)
+           or (g.student == "untouched" and g.score != 0)]
+    if bad:
+        print("\nUNEXPECTED: " + ", ".join(f"{g.student}/{g.assignment} = {g.score:g}/{g.max_score:g}" for g in bad))
+        return 1
+    print("\nreference solutions: full marks; untouched learner versions: zero")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="slt-course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="regenerate course/source, exercises/ and solutions/ from course/lessons")
+    p.add_argument("--check", action="store_true", help="fail if the generated files drift from their sources")
+    p.add_argument("--no-execute", action="store_true", help="do not execute the solutions")
+    p.add_argument("--only", nargs="+", metavar="ASSIGNMENT", help="build only these assignments")
+    p.set_defaults(func=_build)
+
+    p = sub.add_parser("check", help="grade your own notebook (hidden tests included); exit 0 only on full marks")
+    p.add_argument("notebook")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("grade", help="instructor: autograde submitted/ with nbgrader and write grades.csv")
+    p.add_argument("--root", help="instructor course root (default $SLT_COURSE_ROOT or <repo>/.instructor)")
+    p.add_argument("--assignment", nargs="+", help="grade only these assignments")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("demo", help="grade the reference and the untouched version of every assignment")
+    p.add_argument("--root", help="course root to use (default <repo>/.instructor-demo, wiped first)")
+    p.set_defaults(func=_demo)
+
+    args = parser.parse_args(argv)
+    # nbgrader runs helper programs (alembic, jupyter) by name: find this environment's first,
+    # also when it is not activated.
+    bindir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    try:
+        return args.func(args)
+    except CourseError as exc:
+        print(f"slt-course: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""Running notebooks in a real Jupyter kernel (nbclient) and reading the graded cells' results."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+DEFAULT_CELL_TIMEOUT = 120
+
+
+@contextmanager
+def environment(**values: str | None):
+    """Set (or with None, unset) environment variables for the kernels started inside."""
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        for k, v in values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, *, fast: bool, timeout: int | None = None,
+            allow_errors: bool = True) -> tuple[nbformat.NotebookNode, str | None]:
+    """Execute ``nb`` in a fresh ``python3`` kernel with working directory ``cwd``.
+
+    Returns the executed notebook and, if the run could not finish (dead kernel, a cell that
+    outlived its timeout and could not be interrupted), a description of what went wrong.
+    """
+    timeout = timeout or int(os.environ.get("SLT_CELL_TIMEOUT", DEFAULT_CELL_TIMEOUT))
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+        interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
+    )
+    problem = None
+    with environment(SLT_FAST="1" if fast else None, NBGRADER_EXECUTION=None, MPLBACKEND="module://matplotlib_inline.backend_inline"):
+        try:
+            client.execute()
+        except DeadKernelError as exc:
+            problem = f"the kernel died while running the notebook ({exc})"
+        except CellTimeoutError as exc:
+            problem = f"a cell ran longer than {timeout} s and could not be interrupted ({exc})"
+    return nb, problem
+
+
+@dataclass
+class CellGrade:
+    grade_id: str
+    points: float
+    max_points: float
+    message: str
+
+
+def graded_cells(nb: nbformat.NotebookNode) -> list[CellGrade]:
+    """Points of each graded test cell of an executed notebook: full marks unless it raised."""
+    grades = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        executed = cell.get("execution_count") is not None
+        if errors:
+            e = errors[0]
+            msg = f"{e.get('ename')}: {e.get('evalue')}"
+            grades.append(CellGrade(meta["grade_id"], 0.0, float(meta.get("points", 0)), msg))
+        elif not executed:
+            grades.append(CellGrade(meta["grade_id"], 0.0, float(meta.get("points", 0)), "not run (the notebook stopped before this cell)"))
+        else:
+            grades.append(CellGrade(meta["grade_id"], float(meta.get("points", 0)), float(meta.get("points", 0)), "passed"))
+    return grades

@@ -1,0 +1,132 @@
+"""``slt-course grade`` and ``slt-course demo``: real nbgrader autograding, then a grade table.
+
+The instructor root (``--root``, ``$SLT_COURSE_ROOT``, default ``<repo>/.instructor``) holds
+nbgrader's state: ``submitted/<student>/<assignment>/<assignment>.ipynb`` in,
+``autograded/``, ``gradebook.db`` (sqlite, absolute path) and ``grades.csv`` out.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from slt_lessons.course.paths import CourseError, Repo
+
+
+@dataclass(frozen=True)
+class Grade:
+    student: str
+    assignment: str
+    score: float
+    max_score: float
+
+
+def _nbgrader(repo: Repo, root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SLT_COURSE_ROOT=str(root))
+    env.pop("SLT_FAST", None)
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    return subprocess.run(cmd, cwd=repo.course, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def register_assignments(repo: Repo, root: Path, assignments: list[str]) -> None:
+    """Put each assignment's source notebook into the gradebook (nbgrader generate_assignment)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for a in assignments:
+        res = _nbgrader(repo, root, "generate_assignment", a, "--force")
+        if res.returncode != 0:
+            raise CourseError(f"nbgrader generate_assignment {a} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
+
+
+def submitted_assignments(root: Path) -> list[str]:
+    sub = root / "submitted"
+    return sorted({p.name for p in sub.glob("*/*") if p.is_dir()}) if sub.is_dir() else []
+
+
+def autograde(repo: Repo, root: Path, assignment: str, log=print) -> None:
+    res = _nbgrader(repo, root, "autograde", assignment, "--force")
+    if res.returncode != 0:
+        log(f"nbgrader autograde {assignment} reported failures (exit {res.returncode}); see the log below")
+        log("\n".join(line for line in res.stderr.splitlines() if "ERROR" in line or "WARNING" in line)[-3000:])
+
+
+def read_grades(root: Path, db_url: str | None = None) -> list[Grade]:
+    """Every (student, assignment) score from the gradebook."""
+    from nbgrader.api import Gradebook
+
+    url = db_url or os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    grades = []
+    with Gradebook(url) as gb:
+        for assignment in gb.assignments:
+            for sub in assignment.submissions:
+                grades.append(Grade(sub.student.id, assignment.name, float(sub.score), float(sub.max_score)))
+    return sorted(grades, key=lambda g: (g.assignment, g.student))
+
+
+def write_csv(grades: list[Grade], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["assignment", "student", "score", "max_score"])
+        for g in grades:
+            w.writerow([g.assignment, g.student, f"{g.score:g}", f"{g.max_score:g}"])
+
+
+def table(grades: list[Grade]) -> str:
+    students = sorted({g.student for g in grades})
+    assignments = sorted({g.assignment for g in grades})
+    by = {(g.assignment, g.student): g for g in grades}
+    w = max([len("assignment")] + [len(a) for a in assignments])
+    head = f"{'assignment':<{w}}  " + "  ".join(f"{s:>12}" for s in students)
+    rows = [head, "-" * len(head)]
+    for a in assignments:
+        cells = []
+        for s in students:
+            g = by.get((a, s))
+            cells.append(f"{'-':>12}" if g is None else f"{f'{g.score:g}/{g.max_score:g}':>12}")
+        rows.append(f"{a:<{w}}  " + "  ".join(cells))
+    return "\n".join(rows)
+
+
+def grade(repo: Repo, root: Path, assignments: list[str] | None = None, log=print) -> list[Grade]:
+    """Autograde every submission under ``root/submitted`` and write ``root/grades.csv``."""
+    found = submitted_assignments(root)
+    if assignments:
+        missing = sorted(set(assignments) - set(found))
+        if missing:
+            raise CourseError(f"no submissions of {', '.join(missing)} under {root / 'submitted'}")
+        found = [a for a in found if a in assignments]
+    if not found:
+        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
+    unknown = sorted(set(found) - set(repo.assignments()))
+    if unknown:
+        raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
+    register_assignments(repo, root, found)
+    for a in found:
+        log(f"autograding {a} ...")
+        autograde(repo, root, a, log)
+    grades = [g for g in read_grades(root) if g.assignment in found]
+    write_csv(grades, root / "grades.csv")
+    return grades
+
+
+def submit(root: Path, student: str, assignment: str, notebook: Path) -> None:
+    """Place a notebook as ``student``'s submission of ``assignment`` (as nbgrader collect would)."""
+    dest = root / "submitted" / student / assignment
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(notebook, dest / f"{assignment}.ipynb")
+    (dest / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC\n")
+
+
+def demo(repo: Repo, root: Path, log=print) -> list[Grade]:
+    """Grade the reference solution and the untouched learner version of every assignment."""
+    if root.exists():
+        shutil.rmtree(root)
+    for a in repo.assignments():
+        submit(root, "reference", a, repo.solutions / a / f"{a}.ipynb")
+        submit(root, "untouched", a, repo.exercises / a / f"{a}.ipynb")
+    return grade(repo, root, log=log)
