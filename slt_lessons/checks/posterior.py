@@ -96,9 +96,11 @@ register(Exercise(
 # ------------------------------------------------------------------ normalize_log_density
 
 
-def _grid_density(seed, shape, device, scale, dtype=F64):
+def _grid_density(seed, shape, device, scale, dtype=F64, uneven=False):
     g = torch.Generator().manual_seed(seed)
-    grids = [torch.linspace(-1, 1, s, dtype=F64) for s in shape]
+    # an uneven grid (cells from ~0.3x to ~3x the mean width) makes the trapezoid weights matter
+    grids = [torch.sinh(2 * torch.linspace(-1, 1, s, dtype=F64)) / math.sinh(2) if uneven
+             else torch.linspace(-1, 1, s, dtype=F64) for s in shape]
     lw = posterior.grid_log_weights(*grids)
     centre = [0.4 * (2 * torch.rand((), generator=g, dtype=F64) - 1) for _ in shape]
     mesh = torch.meshgrid(*grids, indexing="ij")
@@ -220,14 +222,14 @@ FALSE_FAILURE = 1e-7
 
 def _sample_cases(suite, device):
     def case(label, seed, shape, scale):
-        logd, lw, _ = _grid_density(seed, shape, device, scale)
+        logd, lw, _ = _grid_density(seed, shape, device, scale, uneven=True)
         g = torch.Generator(device=device).manual_seed(1000 + seed)
         return Case(label, dict(log_posterior=posterior.normalize_log_density(logd, lw), log_weights=lw,
                                 n_samples=N_SAMPLES, generator=g))
     if suite == "visible":
-        return [case(f"1-D grid of 30 points, {N_SAMPLES} samples", 9, (30,), 4.0)]
-    return [case(f"2-D grid 12x10, {N_SAMPLES} samples", 71, (12, 10), 3.0),
-            case(f"1-D grid of 60 points, sharply peaked, {N_SAMPLES} samples", 72, (60,), 40.0)]
+        return [case(f"uneven 1-D grid of 30 points, {N_SAMPLES} samples", 9, (30,), 4.0)]
+    return [case(f"uneven 2-D grid 12x10, {N_SAMPLES} samples", 71, (12, 10), 3.0),
+            case(f"uneven 1-D grid of 60 points, sharply peaked, {N_SAMPLES} samples", 72, (60,), 40.0)]
 
 
 def _judge_samples(case: Case, expected, got) -> str | None:
@@ -243,7 +245,13 @@ def _judge_samples(case: Case, expected, got) -> str | None:
     g = got.cpu().long()
     if int(g.min()) < 0 or int(g.max()) >= K:
         return f"result: indices must lie in 0..{K - 1} (flat indices of the grid), got range {int(g.min())}..{int(g.max())}"
-    freq = torch.bincount(g, minlength=K).double() / N_SAMPLES
+    return judge_counts(q, torch.bincount(g, minlength=K))
+
+
+def judge_counts(q: torch.Tensor, counts: torch.Tensor) -> str | None:
+    """The decision of :func:`_judge_samples` from the number of draws of each cell."""
+    K = q.numel()
+    freq = counts.double() / N_SAMPLES
     t = math.sqrt(math.log(2 * K / FALSE_FAILURE) / (2 * N_SAMPLES))
     dev = (freq - q).abs()
     j = int(torch.argmax(dev))

@@ -20,7 +20,7 @@ import nbformat
 
 from slt_lessons.course import execute as ex
 from slt_lessons.course.lessonfile import to_notebook
-from slt_lessons.course.paths import CourseError, Repo
+from slt_lessons.course.paths import CourseError, Repo, use_this_environment
 
 
 def _dump(nb) -> str:
@@ -58,6 +58,7 @@ def generate_release(source_nb: nbformat.NotebookNode, assignment: str) -> nbfor
 def build(repo: Repo, *, check: bool = False, execute: bool = True, only: list[str] | None = None,
           log=print) -> list[str]:
     """Build (or with ``check``, compare) every assignment. Returns a list of drift problems."""
+    use_this_environment()
     names = repo.assignments()
     if only:
         unknown = sorted(set(only) - set(names))

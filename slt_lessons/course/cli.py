@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from slt_lessons.course.paths import CourseError, find_repo, instructor_root
+from slt_lessons.course.paths import CourseError, find_repo, instructor_root, use_this_environment
 
 
 def _build(args) -> int:
@@ -48,7 +47,7 @@ def _demo(args) -> int:
 
     repo = find_repo()
     root = instructor_root(repo, args.root) if args.root else repo.root / ".instructor-demo"
-    grades = grading.demo(repo, root)
+    grades = grading.demo(repo, root, args.assignment)
     print()
     print(grading.table(grades))
     bad = [g for g in grades if (g.student == "reference" and g.score != g.max_score)
@@ -81,13 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("demo", help="grade the reference and the untouched version of every assignment")
     p.add_argument("--root", help="course root to use (default <repo>/.instructor-demo, wiped first)")
+    p.add_argument("--assignment", nargs="+", help="only these assignments")
     p.set_defaults(func=_demo)
 
     args = parser.parse_args(argv)
-    # nbgrader runs helper programs (alembic, jupyter) by name: find this environment's first,
-    # also when it is not activated.
-    bindir = str(Path(sys.executable).parent)
-    os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    use_this_environment()
     try:
         return args.func(args)
     except CourseError as exc:

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from slt_lessons.course.paths import CourseError, Repo
+from slt_lessons.course.paths import CourseError, Repo, use_this_environment
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Grade:
 
 
 def _nbgrader(repo: Repo, root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    use_this_environment()
     env = dict(os.environ, SLT_COURSE_ROOT=str(root))
     env.pop("SLT_FAST", None)
     cmd = [sys.executable, "-m", "nbgrader", *args]
@@ -122,11 +123,16 @@ def submit(root: Path, student: str, assignment: str, notebook: Path) -> None:
     (dest / "timestamp.txt").write_text("2026-01-01 00:00:00.000000 UTC\n")
 
 
-def demo(repo: Repo, root: Path, log=print) -> list[Grade]:
+def demo(repo: Repo, root: Path, assignments: list[str] | None = None, log=print) -> list[Grade]:
     """Grade the reference solution and the untouched learner version of every assignment."""
+    names = assignments or repo.assignments()
+    pairs = [(a, repo.solutions / a / f"{a}.ipynb", repo.exercises / a / f"{a}.ipynb") for a in names]
+    missing = [str(p.relative_to(repo.root)) for _, s, e in pairs for p in (s, e) if not p.is_file()]
+    if missing:
+        raise CourseError(f"missing generated notebooks ({', '.join(missing)}): run `slt-course build` first")
     if root.exists():
         shutil.rmtree(root)
-    for a in repo.assignments():
-        submit(root, "reference", a, repo.solutions / a / f"{a}.ipynb")
-        submit(root, "untouched", a, repo.exercises / a / f"{a}.ipynb")
-    return grade(repo, root, log=log)
+    for a, solution, exercise in pairs:
+        submit(root, "reference", a, solution)
+        submit(root, "untouched", a, exercise)
+    return grade(repo, root, names, log=log)

@@ -90,7 +90,7 @@ def solution_source(func) -> str:
     return "\n".join(header + [f"{indent}### BEGIN SOLUTION", *body, f"{indent}### END SOLUTION"])
 
 
-def test_source(exercise_id: str, name: str) -> str:
+def graded_cell_source(exercise_id: str, name: str) -> str:
     return (
         f'check("{exercise_id}", {name})\n'
         "### BEGIN HIDDEN TESTS\n"
@@ -151,7 +151,7 @@ def to_notebook(path: Path) -> nbformat.NotebookNode:
             cells.append(nbformat.v4.new_code_cell(
                 solution_source(ex.reference), metadata=_meta(grade_id=gid, solution=True)))
             cells.append(nbformat.v4.new_code_cell(
-                test_source(ex_id, ex.function_name),
+                graded_cell_source(ex_id, ex.function_name),
                 metadata=_meta(grade_id=f"{gid}-test", grade=True, locked=True, points=points)))
     for i, cell in enumerate(cells):
         cell["id"] = f"cell-{i:03d}"

@@ -66,3 +66,14 @@ def instructor_root(repo: Repo, override: str | os.PathLike | None = None) -> Pa
     committed files: ``--root``, else ``$SLT_COURSE_ROOT``, else ``<repo>/.instructor``."""
     root = override or os.environ.get("SLT_COURSE_ROOT") or (repo.root / ".instructor")
     return Path(root).expanduser().resolve()
+
+
+def use_this_environment() -> None:
+    """Make helper programs that nbgrader runs by name (alembic, jupyter) and the ``python3``
+    kernelspec come from this Python's environment, also when it is not activated."""
+    import sys
+
+    bindir = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bindir:
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    os.environ.setdefault("JUPYTER_PREFER_ENV_PATH", "1")
