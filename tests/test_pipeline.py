@@ -1,0 +1,91 @@
+"""The whole pipeline through real nbgrader and real Jupyter kernels.
+
+Slow by nature (each notebook runs in a fresh kernel); the grading of every lesson runs once per
+session and is shared by the assertions below.
+"""
+
+import copy
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow
+
+CLI = [sys.executable, "-m", "slt_lessons.course.cli"]
+
+
+def run_cli(*args, cwd=None, timeout=900):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo(repo, tmp_path_factory):
+    root = tmp_path_factory.mktemp("instructor")
+    res = run_cli("demo", "--root", root, cwd=repo.root)
+    rows = list(csv.DictReader((root / "grades.csv").open())) if (root / "grades.csv").is_file() else []
+    return res, rows
+
+
+def test_demo_grades_reference_full_and_untouched_zero(demo, repo):
+    res, rows = demo
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    grades = {(r["assignment"], r["student"]): (float(r["score"]), float(r["max_score"])) for r in rows}
+    for a in repo.assignments():
+        score, top = grades[(a, "reference")]
+        assert top > 0 and score == top, (a, score, top)
+        assert grades[(a, "untouched")][0] == 0, a
+    assert "reference solutions: full marks; untouched learner versions: zero" in res.stdout
+
+
+def test_self_check_of_the_untouched_lesson_reports_zero_and_fails(repo):
+    res = run_cli("check", repo.exercises / "l1_posteriors" / "l1_posteriors.ipynb", cwd=repo.root)
+    assert res.returncode == 1
+    assert "l1_posteriors: 0 / 12 points" in res.stdout
+    assert "not implemented yet" in res.stdout
+
+
+def test_self_check_of_the_solution_reports_full_marks(repo):
+    res = run_cli("check", repo.solutions / "l1_posteriors" / "l1_posteriors.ipynb", cwd=repo.root)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "l1_posteriors: 12 / 12 points" in res.stdout
+
+
+def test_self_check_runs_the_hidden_tests(repo, tmp_path):
+    """An answer that passes the visible cases but not the hidden ones loses its points."""
+    nb = nbformat.read(repo.exercises / "l1_posteriors" / "l1_posteriors.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "posterior-gaussian_log_likelihood":
+            # right for float64 inputs, wrong dtype for float32 ones (only the hidden suite has them)
+            cell.source = ("def gaussian_log_likelihood(y, mean, sigma):\n"
+                           "    y, mean = y.double(), mean.double()\n"
+                           "    return -0.5 * ((y - mean) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)\n")
+    path = tmp_path / "l1_posteriors.ipynb"
+    nbformat.write(nb, path)
+    res = run_cli("check", path, cwd=repo.root)
+    assert res.returncode == 1
+    line = next(l for l in res.stdout.splitlines() if "gaussian_log_likelihood-test" in l)
+    assert "0 / 1" in line and "hidden" in line
+
+
+def test_clear_errors_for_missing_and_unknown_notebooks(repo, tmp_path):
+    res = run_cli("check", tmp_path / "nope.ipynb", cwd=repo.root)
+    assert res.returncode == 2 and "no such notebook" in res.stderr
+    other = tmp_path / "homework.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), other)
+    res = run_cli("check", other, cwd=repo.root)
+    assert res.returncode == 2 and "not a notebook of any known assignment" in res.stderr
+
+
+def test_kernel_death_is_reported(repo, tmp_path):
+    nb = nbformat.read(repo.solutions / "l1_posteriors" / "l1_posteriors.ipynb", as_version=4)
+    idx = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "posterior-posterior_mean")
+    nb.cells[idx].source = "import os\nos._exit(1)"
+    path = tmp_path / "l1_posteriors.ipynb"
+    nbformat.write(nb, path)
+    res = run_cli("check", path, cwd=repo.root)
+    assert res.returncode == 1
+    assert "kernel died" in res.stdout
