@@ -24,11 +24,11 @@ def _build(args) -> int:
 
 
 def _check(args) -> int:
-    from slt_lessons.course.selfcheck import check_notebook
+    from slt_lessons.course.selfcheck import check_notebook, table
 
-    report = check_notebook(find_repo(), Path(args.notebook))
-    print(report.table())
-    return 0 if report.score == report.max_score and report.max_score > 0 else 1
+    result = check_notebook(find_repo(), Path(args.notebook))
+    print(table(result))
+    return 0 if result.score == result.max_score and result.max_score > 0 else 1
 
 
 def _grade(args) -> int:
@@ -36,7 +36,10 @@ def _grade(args) -> int:
 
     repo = find_repo()
     root = instructor_root(repo, args.root)
-    grades = grading.grade(repo, root, args.assignment)
+    from slt_lessons.course.engine import Limits
+
+    limits = Limits(exercise_s=args.exercise_timeout, submission_s=args.submission_timeout)
+    grades = grading.grade(repo, root, args.assignment, workers=args.workers, limits=limits)
     print(grading.table(grades))
     print(f"\ngrades written to {root / 'grades.csv'}")
     return 0
@@ -76,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("grade", help="instructor: autograde submitted/ with nbgrader and write grades.csv")
     p.add_argument("--root", help="instructor course root (default $SLT_COURSE_ROOT or <repo>/.instructor)")
     p.add_argument("--assignment", nargs="+", help="grade only these assignments")
+    p.add_argument("--workers", type=int, default=1, help="submissions graded at a time (default 1)")
+    p.add_argument("--exercise-timeout", type=float, default=120.0, help="seconds per answer (default 120)")
+    p.add_argument("--submission-timeout", type=float, default=900.0, help="hard bound per submission (default 900)")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("demo", help="grade the reference and the untouched version of every assignment")

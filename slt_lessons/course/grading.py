@@ -93,8 +93,8 @@ def table(grades: list[Grade]) -> str:
     return "\n".join(rows)
 
 
-def grade(repo: Repo, root: Path, assignments: list[str] | None = None, log=print) -> list[Grade]:
-    """Autograde every submission under ``root/submitted`` and write ``root/grades.csv``."""
+def nbgrader_autograde_all(repo: Repo, root: Path, assignments: list[str] | None = None, log=print) -> list[Grade]:
+    """Plain ``nbgrader autograde`` of every submission (the demo's path), then ``grades.csv``."""
     found = submitted_assignments(root)
     if assignments:
         missing = sorted(set(assignments) - set(found))
@@ -135,4 +135,79 @@ def demo(repo: Repo, root: Path, assignments: list[str] | None = None, log=print
     for a, solution, exercise in pairs:
         submit(root, "reference", a, solution)
         submit(root, "untouched", a, exercise)
-    return grade(repo, root, names, log=log)
+    return nbgrader_autograde_all(repo, root, names, log=log)
+
+
+# ----------------------------------------------------------------------------- the robust grader
+
+
+def _submissions(root: Path, assignments: list[str] | None) -> list[tuple[str, str, Path | None]]:
+    """(student, assignment, notebook or None) for every folder submitted/<student>/<assignment>/."""
+    sub = root / "submitted"
+    found = []
+    for folder in sorted(sub.glob("*/*")) if sub.is_dir() else []:
+        if not folder.is_dir() or (assignments and folder.name not in assignments):
+            continue
+        nb = folder / f"{folder.name}.ipynb"
+        if not nb.is_file():
+            others = sorted(folder.glob("*.ipynb"))
+            nb = others[0] if len(others) == 1 else None
+        found.append((folder.parent.name, folder.name, nb))
+    return found
+
+
+def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, workers: int = 1,
+          limits=None, log=print) -> list[Grade]:
+    """Grade every submission under ``root/submitted`` with the robust engine, record the scores in
+    nbgrader's gradebook, write per-exercise feedback and ``root/grades.csv``.
+
+    Submissions are graded ``workers`` at a time; the gradebook is written afterwards, by one
+    writer, in a fixed order, so a parallel run records exactly what a serial one does.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slt_lessons.course import engine
+
+    limits = limits or engine.Limits()
+    subs = _submissions(root, assignments)
+    if not subs:
+        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
+    unknown = sorted({a for _, a, _ in subs} - set(repo.assignments()))
+    if unknown:
+        raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
+    names = sorted({a for _, a, _ in subs})
+    register_assignments(repo, root, names)
+
+    def one(item):
+        student, a, nb = item
+        result = engine.grade_submission(repo, a, nb, limits=limits)
+        log(f"graded {student}/{a}: {result.score:g}/{result.max_score:g}")
+        return item, result
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, subs))
+    record_in_gradebook(root, results)
+    for (student, a, _), result in results:
+        out = root / "feedback" / student / a
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "feedback.txt").write_text(result.feedback_text())
+        (out / "grades.json").write_text(engine.to_json(result))
+    grades = [g for g in read_grades(root) if g.assignment in names]
+    write_csv(grades, root / "grades.csv")
+    return grades
+
+
+def record_in_gradebook(root: Path, results) -> None:
+    from nbgrader.api import Gradebook
+
+    url = os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
+    with Gradebook(url) as gb:
+        for (student, a, _), result in results:
+            gb.update_or_create_student(student)
+            gb.update_or_create_submission(a, student)
+            for ex in result.exercises:
+                g = gb.find_grade(f"{ex.grade_id}-test", a, a, student)
+                g.auto_score = ex.points
+                g.manual_score = None
+                g.needs_manual_grade = False
+            gb.db.commit()
