@@ -51,8 +51,12 @@ def normalize_log_density(log_density, log_weights):
 
 
 def tempered_log_posterior(log_likelihood, log_prior, beta, log_weights):
-    """The normalised tempered log-posterior ``log φ + β·log-likelihood − log Z_n(β)`` on a grid."""
-    return normalize_log_density(log_prior + beta * log_likelihood, log_weights)
+    """The normalised tempered log-posterior ``log φ + β·log-likelihood − log Z_n(β)`` on a grid.
+
+    ``log Z_n(β) = log Σ_j exp(log φ_j + β ℓ_j + log v_j)``, by ``logsumexp``.
+    """
+    unnormalised = log_prior + beta * log_likelihood
+    return unnormalised - torch.logsumexp((unnormalised + log_weights).flatten(), dim=0)
 
 
 def posterior_mean(log_posterior, values, log_weights):

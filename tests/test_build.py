@@ -97,3 +97,17 @@ def test_lesson_file_errors_name_the_line(tmp_path):
     bad.write_text("# %% [markdown]\nnot a comment\n")
     with pytest.raises(CourseError, match=r"x.py:2: a markdown line"):
         to_notebook(bad)
+
+
+def test_answers_never_call_another_exercise_by_bare_name(repo):
+    """An answer that used another exercise's function by bare name would run the learner's
+    version of it, so one broken exercise could sink another (call it through its module)."""
+    import ast
+
+    for a in _lessons(repo):
+        ids = exercise_ids(repo.lessons / f"{a}.py")
+        names = {get(i).function_name for i in ids}
+        for i in ids:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(get(i).reference)))
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            assert not (used & (names - {get(i).function_name})), (i, used & names)

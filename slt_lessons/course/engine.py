@@ -140,7 +140,8 @@ class Kernel:
         """Run ``code``. Returns ``(status, message)``; status is ``ok``, ``error`` (it raised; the
         kernel is fine), ``timeout`` (interrupted after ``timeout`` s; the kernel is fine), or
         ``dead`` / ``stuck`` (the kernel must be replaced)."""
-        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False)
+        # stop_on_error=False: an error must not make the kernel abort the requests that follow
+        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
         deadline = time.monotonic() + timeout
         interrupted = False
         while True:
@@ -155,6 +156,8 @@ class Kernel:
                     return "timeout", f"it ran longer than {timeout:g} s and was interrupted"
                 if content.get("status") == "error":
                     return "error", f"{content.get('ename')}: {content.get('evalue')}"
+                if content.get("status") != "ok":
+                    return "stuck", f"the kernel did not run the code (status {content.get('status')})"
                 return "ok", ""
             if not self.km.is_alive():
                 return "dead", "the Python kernel died (e.g. os._exit, a crash, or memory exhausted)"
