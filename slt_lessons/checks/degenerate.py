@@ -1,0 +1,387 @@
+"""Checks for lesson 3 (degenerate models and the learning coefficient).
+
+Reference functions: :mod:`slt_lessons.degenerate` (K and the Fisher information),
+:mod:`slt_lessons.volume` (volume scaling) and :mod:`slt_lessons.theory` (exact learning
+coefficients). The theory exercises return exact numbers, ``(fractions.Fraction, int)``, and are
+judged by exact equality over many cases that cover every branch of their theorems.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+from numbers import Integral
+
+import torch
+
+from slt_lessons import degenerate, theory, volume
+from slt_lessons.checks.registry import Case, Exercise, describe, register, tensor_close
+
+# ----------------------------------------------------------------------------- judges for exact answers
+
+
+def _exact_int(expected, got, name):
+    if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, Integral):
+        return f"{name}: expected an int, got {describe(got)}"
+    if int(got) != int(expected):
+        return f"{name}: expected {int(expected)}, got {int(got)}"
+    return None
+
+
+def _exact_fraction(expected, got, name):
+    if isinstance(got, bool) or not isinstance(got, (Fraction, Integral)):
+        hint = " (use fractions.Fraction: a float like 1/3 is not exact)" if isinstance(got, float) else ""
+        return f"{name}: expected an exact fractions.Fraction, got {describe(got)}{hint}"
+    if Fraction(got) != Fraction(expected):
+        return f"{name}: expected {Fraction(expected)} (= {float(expected):.6g}), got {Fraction(got)} (= {float(got):.6g})"
+    return None
+
+
+def exact_int(case, expected, got):
+    """Judge an integer answer (an int, or a 0-d integer tensor) by equality."""
+    return _exact_int(expected, got, "result")
+
+
+def exact_lambda_m(case, expected, got):
+    """Judge ``(λ, m)``: λ an exact Fraction (or int) equal to the reference, m an equal int."""
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return f"result: expected a tuple (lam, m) of a Fraction and an int, got {describe(got)}"
+    return _exact_fraction(expected[0], got[0], "lam") or _exact_int(expected[1], got[1], "m")
+
+
+# ----------------------------------------------------------------------------- fisher_information
+
+
+def _randn(shape, seed, dtype=torch.float64, device=None, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(shape, generator=g, dtype=torch.float64)).to(dtype=dtype, device=device)
+
+
+def _tanh_jacobian(a, b, x):
+    """Jacobian of f(x) = sum_h a_h tanh(b_h x) with respect to (a, b): columns tanh(b_h x), a_h x sech^2(b_h x)."""
+    t = torch.tanh(x[:, None] * b[None, :])
+    return torch.cat([t, a[None, :] * x[:, None] * (1 - t**2)], dim=1)
+
+
+def _fisher_cases(suite, device):
+    f64 = torch.float64
+    if suite == "visible":
+        x = torch.linspace(-2, 2, 50, dtype=f64)
+        return [
+            Case("random Jacobian, n = 20 samples, d = 3 parameters", {"jacobian": _randn((20, 3), 0, device=device)}),
+            Case("tanh network H = 2 at a true parameter a = (0, 0), b = (1, -0.5): n = 50 (rank 2 of 4)",
+                 {"jacobian": _tanh_jacobian(torch.zeros(2, dtype=f64), torch.tensor([1.0, -0.5], dtype=f64), x).to(device=device)}),
+        ]
+    x = torch.linspace(-3, 3, 400, dtype=f64)
+    return [
+        Case("random Jacobian, n = 1000, d = 8", {"jacobian": _randn((1000, 8), 1, device=device)}),
+        Case("more parameters than samples: n = 4, d = 10", {"jacobian": _randn((4, 10), 2, device=device)}),
+        Case("tanh network H = 3 at a = (1, -1, 0), b = (0.7, 0.7, 2): n = 400",
+             {"jacobian": _tanh_jacobian(torch.tensor([1.0, -1.0, 0.0], dtype=f64), torch.tensor([0.7, 0.7, 2.0], dtype=f64), x).to(device=device)}),
+        Case("float32: random Jacobian, n = 500, d = 5", {"jacobian": _randn((500, 5), 3, dtype=torch.float32, device=device)}),
+    ]
+
+
+register(Exercise(
+    id="degenerate.fisher_information",
+    reference=degenerate.fisher_information,
+    cases=_fisher_cases,
+    judge=tensor_close(rtol=1e-10, atol=1e-12, rtol32=1e-4, atol32=1e-4),
+    notes=(
+        "a sum of n products of O(1) entries, divided by n: float64 error <= n*1e-16 relative to the mean "
+        "|J_ik J_il| (n <= 1000: ~1e-13) -> rtol 1e-10, atol 1e-12. float32, n = 500: <= 500*6e-8 = 3e-5 "
+        "-> rtol, atol 1e-4. Mistakes (J J^T, no 1/n, 1/(n-1)) change entries by >= 0.1%, shapes, or both."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- numerical_rank
+
+
+def _low_rank(shape, rank, seed, scale=1.0):
+    """A random matrix of exact rank ``rank``: a product (rows x rank)(rank x cols), singular values well above 1e-3*max."""
+    g = torch.Generator().manual_seed(seed)
+    rows, cols = shape
+    u, _ = torch.linalg.qr(torch.randn(rows, max(rank, 1), generator=g, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, max(rank, 1), generator=g, dtype=torch.float64))
+    s = torch.linspace(1.0, 0.1, max(rank, 1), dtype=torch.float64)[:rank]
+    return scale * (u[:, :rank] * s) @ v[:, :rank].T
+
+
+def _gram(J):
+    return J.T @ J / J.shape[0]
+
+
+def _rank_cases(suite, device):
+    def case(label, m, rtol, dtype=torch.float64):
+        return Case(label, {"matrix": m.to(dtype=dtype, device=device), "rtol": rtol})
+
+    if suite == "visible":
+        return [
+            case("5 x 5 matrix of rank 3", _low_rank((5, 5), 3, 0), 1e-6),
+            case("Fisher information of a tanh network at a true parameter (4 x 4, rank 2)",
+                 _gram(_tanh_jacobian(torch.zeros(2, dtype=torch.float64),
+                                               torch.tensor([1.0, -0.5], dtype=torch.float64),
+                                               torch.linspace(-2, 2, 50, dtype=torch.float64))), 1e-6),
+        ]
+    return [
+        case("full rank 6 x 4", _low_rank((6, 4), 4, 1), 1e-6),
+        case("rank 2 matrix scaled by 1e-9 (the threshold must be relative)", _low_rank((7, 7), 2, 2, scale=1e-9), 1e-6),
+        case("rank 5 matrix scaled by 1e9 (the threshold must be relative)", _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
+        case("rank 1 (3 x 9): one nonzero singular value", _low_rank((3, 9), 1, 4), 1e-6),
+        case("rtol matters: diag(1, 1e-3, 1e-6) with rtol = 1e-4 (rank 2)",
+             torch.diag(torch.tensor([1.0, 1e-3, 1e-6], dtype=torch.float64)), 1e-4),
+        case("float32: 6 x 6 of rank 4 with rtol = 1e-2", _low_rank((6, 6), 4, 5), 1e-2, dtype=torch.float32),
+    ]
+
+
+register(Exercise(
+    id="degenerate.numerical_rank",
+    reference=degenerate.numerical_rank,
+    cases=_rank_cases,
+    judge=exact_int,
+    notes=(
+        "exact integer. Every case has a gap: the kept singular values are >= 10 rtol times the largest, "
+        "the dropped ones are zero up to round-off: ~1e-16 of the largest in float64 (rtol >= 1e-6) and "
+        "~1e-7 in float32 (rtol = 1e-2), and still below rtol when computed as square roots of the "
+        "eigenvalues of M^T M (~1e-8 and ~3e-4). So any SVD or eigenvalue method that compares with rtol "
+        "times the largest gets the same count. An absolute threshold fails the scaled cases, and "
+        "ignoring rtol (matrix_rank's default) fails the diag(1, 1e-3, 1e-6) case."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- reduced_rank_K
+
+
+def _rrr_K_cases(suite, device):
+    def case(label, M, H, N, seed, batch=(), dtype=torch.float64, true_rank=None):
+        A = _randn((*batch, H, M), seed, dtype, device)
+        B = _randn((*batch, N, H), seed + 100, dtype, device)
+        if true_rank is None:
+            C = _randn((N, M), seed + 200, dtype, device)
+        else:  # C = B0 A0 of rank true_rank, and (A, B) a true parameter: B A = C exactly up to round-off
+            C = (B[..., :, :true_rank] @ A[..., :true_rank, :])
+            A = A.clone()
+            A[..., true_rank:, :] = 0.0
+        return Case(label, {"A": A, "B": B, "C": C})
+
+    if suite == "visible":
+        return [
+            case("M = 3, H = 2, N = 4, random A, B, C", 3, 2, 4, 0),
+            case("a true parameter: M = 4, H = 3, N = 2, C = B A (K = 0 up to round-off)", 4, 3, 2, 1, true_rank=2),
+        ]
+    return [
+        case("batch of 16 parameter pairs (A, B): shape (16, H, M) and (16, N, H), M = 5, H = 2, N = 3", 5, 2, 3, 2, batch=(16,)),
+        case("square M = H = N = 6 (B A and A B have the same shape)", 6, 6, 6, 3),
+        case("batch (4, 3) of pairs, M = 2, H = 1, N = 2", 2, 1, 2, 4, batch=(4, 3)),
+        case("float32: M = 8, H = 4, N = 8", 8, 4, 8, 5, dtype=torch.float32),
+    ]
+
+
+register(Exercise(
+    id="degenerate.reduced_rank_K",
+    reference=degenerate.reduced_rank_K,
+    cases=_rrr_K_cases,
+    judge=tensor_close(rtol=1e-10, atol=1e-12, rtol32=1e-5, atol32=1e-5),
+    notes=(
+        "a sum of N*M squares of entries of B A - C, each a sum of H products: float64 relative error "
+        "~(H + N*M)*1e-16 < 1e-13 -> rtol 1e-10, atol 1e-12 (the true-parameter case is ~1e-31). "
+        "float32 (64 entries, H = 4): ~70*6e-8 = 4e-6 relative -> rtol, atol 1e-5. Mistakes (A B, no 1/2, "
+        "the norm not squared, a mean, summing over the batch) change the value by >= 2x or the shape."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- volume_fraction
+
+
+def _volume_fraction_cases(suite, device):
+    def case(label, K, eps, dtype=torch.float64):
+        return Case(label, {"K_values": K.to(dtype=dtype, device=device), "eps": eps.to(dtype=dtype, device=device)})
+
+    g = torch.Generator().manual_seed(0)
+    f64 = torch.float64
+    if suite == "visible":
+        w = 2 * torch.rand(1000, generator=g, dtype=f64) - 1
+        return [
+            case("K = w^2 at 1000 uniform draws on [-1, 1]; eps = 1e-3, 1e-2, 1e-1, 1", w**2,
+                 torch.tensor([1e-3, 1e-2, 1e-1, 1.0], dtype=f64)),
+            case("10 values 0.05, 0.15, ..., 0.95; eps = 0.5", torch.arange(10, dtype=f64) / 10 + 0.05, torch.tensor([0.5], dtype=f64)),
+        ]
+    w = 2 * torch.rand(20000, 2, generator=g, dtype=f64) - 1
+    return [
+        case("K = w1^2 w2^2 at 20000 uniform draws on [-1, 1]^2; 12 values of eps down to 1e-8",
+             (w[:, 0] * w[:, 1]) ** 2, torch.logspace(-8, 0, 12, dtype=f64)),
+        case("eps given as a 2 x 3 grid (the output has eps's shape)", torch.linspace(0, 1, 101, dtype=f64) ** 3,
+             torch.tensor([[1e-4, 1e-3, 1e-2], [0.1, 0.5, 2.0]], dtype=f64)),
+        case("eps below every K (volume 0) and above every K (volume 1)", torch.linspace(0.1, 0.9, 9, dtype=f64),
+             torch.tensor([0.01, 5.0], dtype=f64)),
+        case("float32: K = w^4 at 5000 draws", (2 * torch.rand(5000, generator=g, dtype=f64) - 1) ** 4,
+             torch.logspace(-6, 0, 7, dtype=f64), dtype=torch.float32),
+    ]
+
+
+register(Exercise(
+    id="degenerate.volume_fraction",
+    reference=volume.volume_fraction,
+    cases=_volume_fraction_cases,
+    judge=tensor_close(rtol=1e-6, atol=1e-12, check_dtype=False),
+    notes=(
+        "a count divided by S <= 20000: exact up to the division's round-off (<= 6e-8 relative even in "
+        "float32), while one sample more or less changes the fraction by >= 1/S relative (>= 5e-5). "
+        "No value of K lies within 1e-12 of an eps, so < and <= agree. Any floating dtype is accepted."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- volume_exponent
+
+
+def _volume_curve(label, lam, m, c, eps, noise_sd, seed, dtype=torch.float64, device=None):
+    g = torch.Generator().manual_seed(seed)
+    log_eps = torch.log(eps)
+    log_V = math.log(c) + lam * log_eps + (m - 1) * torch.log(-log_eps)
+    log_V = log_V + noise_sd * torch.randn(eps.shape, generator=g, dtype=torch.float64)
+    return Case(label, {"eps": eps.to(dtype=dtype, device=device), "V": torch.exp(log_V).to(dtype=dtype, device=device), "m": m})
+
+
+def _volume_exponent_cases(suite, device):
+    f64 = torch.float64
+    if suite == "visible":
+        return [
+            _volume_curve("exact V = 2 eps^(1/2), m = 1, eps = 1e-6..1e-1", 0.5, 1, 2.0, torch.logspace(-6, -1, 6, dtype=f64), 0.0, 0,
+                          device=device),
+            _volume_curve("V = 0.3 eps^(1/2) (-log eps), m = 2 (w1^2 w2^2), with 2% noise", 0.5, 2, 0.3,
+                          torch.logspace(-8, -2, 10, dtype=f64), 0.02, 1, device=device),
+        ]
+    return [
+        _volume_curve("m = 3, lam = 11/2 (a deep linear network), 15 values of eps", 5.5, 3, 0.01,
+                      torch.logspace(-10, -2, 15, dtype=f64), 0.05, 2, device=device),
+        _volume_curve("m = 1, lam = 1/4, 1% noise, uneven eps", 0.25, 1, 1.3,
+                      torch.tensor([1e-9, 3e-8, 1e-6, 2e-6, 5e-4, 1e-2], dtype=f64), 0.01, 3, device=device),
+        _volume_curve("m = 2, lam = 1/4 (w1^4 w2^4), two values of eps", 0.25, 2, 0.5, torch.tensor([1e-6, 1e-3], dtype=f64), 0.0, 4,
+                      device=device),
+        _volume_curve("float32: m = 2, lam = 1, 8 values of eps", 1.0, 2, 0.2, torch.logspace(-6, -1, 8, dtype=f64), 0.02, 5,
+                      dtype=torch.float32, device=device),
+    ]
+
+
+register(Exercise(
+    id="degenerate.volume_exponent",
+    reference=volume.volume_exponent,
+    cases=_volume_exponent_cases,
+    judge=tensor_close(rtol=1e-9, atol=1e-10, rtol32=1e-4, atol32=1e-4),
+    notes=(
+        "a two-parameter least-squares fit (the known (m-1) log(-log eps) moved to the left-hand side) in "
+        "log eps in [-23, 0]: well conditioned, float64 error ~1e-13 -> rtol 1e-9. float32: log V and "
+        "log eps are good to ~6e-8 relative of |log| <= 25, ~1.5e-6, spread over 8 points -> ~1e-5 on lam "
+        "(rtol, atol 1e-4). Ignoring m, fitting log V against eps or eps against V miss by >= 0.05."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- normal_crossing (theory)
+
+
+def _nc_cases(suite, device):
+    def case(k, h=None):
+        label = f"k = {k}" + ("" if h is None else f", h = {h}")
+        return Case(label, {"k": k, "h": h})
+
+    if suite == "visible":
+        return [case((2,)), case((1, 1)), case((1, 2))]
+    return [
+        case((1,)), case((3,)), case((2, 2)), case((1, 2, 1)), case((0, 3)), case((2, 0, 4)),
+        case((1, 1, 1, 1)), case((3, 6, 2)),
+        case((1, 1), h=(0, 2)), case((2, 1), h=(1, 0)), case((1, 2), h=(1, 3)), case((2, 4, 6), h=(1, 3, 5)),
+        case((1, 3), h=(2, 2)), case((0, 1), h=(5, 1)),
+    ]
+
+
+register(Exercise(
+    id="degenerate.normal_crossing",
+    reference=theory.normal_crossing,
+    cases=_nc_cases,
+    judge=exact_lambda_m,
+    notes="exact: lam a Fraction equal to the reference, m an equal int, on cases covering ties (m > 1), k_i = 0 and priors h.",
+))
+
+
+# ----------------------------------------------------------------------------- reduced_rank_regression (theory)
+
+
+def _rrr_regime(M, H, N, r):
+    """Which branch of Aoyagi & Watanabe (2005) applies (used to pick cases that cover them all)."""
+    if M + H < N + r:
+        return "M+H < N+r"
+    if N + H < M + r:
+        return "N+H < M+r"
+    if M + N < H + r:
+        return "M+N < H+r"
+    return "main, M+H+N+r " + ("even" if (M + H + N + r) % 2 == 0 else "odd")
+
+
+def _rrr_cases(suite, device):
+    def case(M, H, N, r):
+        return Case(f"M = {M}, H = {H}, N = {N}, r = {r} ({_rrr_regime(M, H, N, r)})", {"M": M, "H": H, "N": N, "r": r})
+
+    if suite == "visible":
+        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0)]
+    # every branch several times: all (M, H, N, r) with sizes <= 6, r <= min(M, H, N), taking the first
+    # four of each branch in a fixed shuffled order, plus published and large cases
+    chosen, seen = [], {}
+    order = list(itertools.product(range(1, 7), range(1, 7), range(1, 7), range(0, 7)))
+    perm = torch.randperm(len(order), generator=torch.Generator().manual_seed(7)).tolist()
+    for i in perm:
+        M, H, N, r = order[i]
+        if r > min(M, H, N):
+            continue
+        regime = _rrr_regime(M, H, N, r)
+        if seen.get(regime, 0) < 4:
+            seen[regime] = seen.get(regime, 0) + 1
+            chosen.append(case(M, H, N, r))
+    return chosen + [case(5, 3, 5, 0), case(10, 10, 10, 10), case(30, 7, 20, 3), case(1, 1, 1, 1)]
+
+
+register(Exercise(
+    id="degenerate.reduced_rank_regression",
+    reference=theory.reduced_rank_regression,
+    cases=_rrr_cases,
+    judge=exact_lambda_m,
+    notes="exact: Fractions and ints; the hidden cases cover each of the five branches (three boundary regimes, main case with even and odd M+H+N+r) at least four times.",
+))
+
+
+# ----------------------------------------------------------------------------- deep_linear_network (theory)
+
+
+def _dln_cases(suite, device):
+    def case(widths, r):
+        return Case(f"widths = {list(widths)}, r = {r}", {"widths": list(widths), "r": r})
+
+    if suite == "visible":
+        return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)]
+    g = torch.Generator().manual_seed(11)
+    random_cases = []
+    for layers in (3, 4, 5, 6):
+        for _ in range(3):
+            widths = (1 + torch.randint(0, 8, (layers + 1,), generator=g)).tolist()
+            r = int(torch.randint(0, min(widths) + 1, (1,), generator=g))
+            random_cases.append(case(widths, r))
+    return [
+        case([5, 2], 2), case([3, 2, 3], 1), case([5, 3, 5], 0), case([2, 6, 6, 2], 0), case([6, 1, 6], 1),
+        case([3, 3, 3, 3, 3], 0), case([3, 3, 3, 3, 3], 3), case([10, 2, 10, 2, 10], 1),
+    ] + random_cases
+
+
+register(Exercise(
+    id="degenerate.deep_linear_network",
+    reference=theory.deep_linear_network,
+    cases=_dln_cases,
+    judge=exact_lambda_m,
+    notes="exact: Fractions and ints, on one-layer, two-layer (reduced-rank regression) and deeper networks, including m > 1.",
+))

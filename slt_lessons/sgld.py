@@ -1,0 +1,194 @@
+"""Stochastic gradient Langevin dynamics (SGLD) on a localized tempered posterior.
+
+Target (Lau, Furman, Wang, Murfet, Wei 2023, "Quantifying degeneracy in singular models via
+the learning coefficient", arXiv:2308.12108; AISTATS 2025)::
+
+    p(w) ∝ exp(−nβ L_n(w) − (γ/2)‖w − w*‖²)
+
+Update (Welling & Teh 2011, ICML, "Bayesian learning via stochastic gradient Langevin
+dynamics", with the localization term of Lau et al.)::
+
+    w ← w − (ε/2)(nβ ∇L_B(w) + γ(w − w*)) + √ε ξ,    ξ ~ N(0, I)
+
+with L_B the mean loss on a minibatch (the full data when there is no minibatching).
+
+The first three functions are the lesson's exercises; :func:`sample_sgld` runs many chains
+as one batched computation (rows of a ``(C, d)`` tensor), each chain with its own
+``torch.Generator``, so a chain's draws do not depend on which other chains run beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from slt_lessons import sgld  # the exercises call each other through their module, as in the lessons
+from slt_lessons.targets import Target
+from slt_lessons.validation import require_positive
+
+__all__ = [
+    "sgld_step",
+    "stationary_variance",
+    "sgld_chain",
+    "chain_generators",
+    "SGLDRun",
+    "sample_sgld",
+]
+
+
+def sgld_step(w, grad, w_star, eps, nbeta, gamma, noise):
+    """One SGLD step: ``w − (ε/2)(nβ·grad + γ(w − w*)) + √ε·noise``.
+
+    ``grad`` is ∇L_B(w), the gradient of the mean minibatch loss; ``noise`` ~ N(0, I) has the
+    shape of ``w``. Works for any shape, e.g. a batch of chains ``(C, d)``.
+    """
+    return w - (eps / 2) * (nbeta * grad + gamma * (w - w_star)) + math.sqrt(eps) * noise
+
+
+def stationary_variance(kappa, gamma, eps):
+    """Exact stationary variance of SGLD on nβ·L(w) = κw²/2, localized at w* = 0 with γ.
+
+    The step is w ← (1 − εa/2) w + √ε ξ with a = κ + γ, so the variance v solves
+    v = (1 − εa/2)² v + ε, giving ``v = 1 / (a (1 − εa/4))``: the target's 1/a, inflated by
+    the discretisation. Stable for 0 < εa < 4.
+    """
+    a = kappa + gamma
+    return 1 / (a * (1 - eps * a / 4))
+
+
+def sgld_chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """Run ``n_steps`` SGLD steps from ``w0``; return the states after each step, ``(n_steps, *w0.shape)``.
+
+    ``grad_fn(w)`` gives ∇L at ``w`` (row by row when ``w0`` is a batch of chains ``(C, d)``).
+    The noise is drawn once per step with ``torch.randn(w.shape, generator=generator, ...)``.
+    """
+    w = w0
+    states = []
+    for _ in range(n_steps):
+        noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+        w = sgld.sgld_step(w, grad_fn(w), w_star, eps, nbeta, gamma, noise)
+        states.append(w)
+    return torch.stack(states)
+
+
+# ----------------------------------------------------------------------------- batched chains
+
+
+def chain_generators(seed: int, chains, device) -> list[torch.Generator]:
+    """One generator per chain index; chain c's stream depends only on (seed, c).
+
+    Seeds come from ``numpy.random.SeedSequence(seed).spawn``, whose children are
+    independent streams identified by their index.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    chains = list(chains)
+    children = np.random.SeedSequence(int(seed)).spawn(max(chains) + 1)
+    gens = []
+    for c in chains:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(children[c].generate_state(1, dtype=np.uint64)[0] >> 1))
+        gens.append(g)
+    return gens
+
+
+def block_steps(d: int) -> int:
+    """How many steps of noise each chain draws at once (depends on d only, never on C)."""
+    return max(1, min(64, 2**16 // max(d, 1)))
+
+
+def draw_block(gens, k: int, d: int, n: int | None, batch_size: int | None, dtype, device):
+    """Noise ``(k, C, d)`` and minibatch indices ``(k, C, B)`` (or None), chain by chain."""
+    noise = torch.stack([torch.randn((k, d), generator=g, dtype=dtype, device=device) for g in gens], 1)
+    if batch_size is None:
+        return noise, None
+    idx = torch.stack([torch.randint(n, (k, batch_size), generator=g, device=device) for g in gens], 1)
+    return noise, idx
+
+
+@dataclass
+class SGLDRun:
+    """Output of :func:`sample_sgld`.
+
+    ``losses[c, t]`` is L_B at chain c's state w_t, t = 0..T−1 (w_0 = w*): the minibatch loss
+    when minibatching (an unbiased estimate of L_n(w_t)), else L_n(w_t).
+    ``acceptance[c, j]`` is the MALA acceptance probability of a full-batch Langevin proposal
+    from w_t at the j-th diagnostic step (empty when the diagnostic is off).
+    """
+
+    losses: torch.Tensor
+    final: torch.Tensor
+    acceptance: torch.Tensor
+    chains: list[int]
+
+
+def sample_sgld(
+    target: Target,
+    *,
+    nbeta: float,
+    gamma: float,
+    eps: float,
+    n_steps: int,
+    n_chains: int = 8,
+    chains=None,
+    seed: int = 0,
+    batch_size: int | None = None,
+    acceptance_every: int = 0,
+    progress: bool = False,
+) -> SGLDRun:
+    """Run SGLD chains started at ``target.w_star``, all chains as one batched computation.
+
+    ``chains`` (default ``range(n_chains)``) picks chain indices: chain c always uses the
+    generator ``chain_generators(seed, [c])``, so running chains one by one reproduces the
+    batched run. ``batch_size`` None means full batch; otherwise each chain draws its own
+    minibatch (with replacement) from its generator. Every ``acceptance_every`` steps (0: never)
+    the MALA acceptance of a full-batch proposal is recorded (see
+    :func:`slt_lessons.diagnostics.langevin_acceptance`); it costs two full-batch evaluations.
+    """
+    from slt_lessons.diagnostics import langevin_acceptance
+
+    nbeta, eps = require_positive("nbeta", nbeta), require_positive("eps", eps)
+    if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
+        raise ValueError(f"gamma must be a non-negative finite number, got {gamma!r}")
+    if not isinstance(n_steps, int) or n_steps < 1:
+        raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
+    chains = list(range(_positive_int("n_chains", n_chains))) if chains is None else list(chains)
+    if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
+        raise ValueError(f"chains must be non-negative ints, got {chains!r}")
+    if batch_size is not None:
+        if not target.has_data:
+            raise ValueError("batch_size needs data; this target is a potential")
+        _positive_int("batch_size", batch_size)
+    w_star, (C, d) = target.w_star, (len(chains), target.d)
+    gens = chain_generators(seed, chains, w_star.device)
+    W = w_star.expand(C, d).clone()
+    losses = torch.empty(C, n_steps, dtype=w_star.dtype, device=w_star.device)
+    accept, k = [], block_steps(d)
+    for t in _steps(n_steps, progress):
+        if t % k == 0:
+            noise, idx = draw_block(gens, k, d, target.n, batch_size, w_star.dtype, w_star.device)
+        batch = None if idx is None else idx[t % k]
+        loss, grad = target.loss_and_grad(W, batch)
+        losses[:, t] = loss
+        if acceptance_every and t % acceptance_every == 0:
+            accept.append(langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise[t % k]))
+        W = sgld_step(W, grad, w_star, eps, nbeta, gamma, noise[t % k])
+    acc = torch.stack(accept, 1) if accept else torch.empty(C, 0, dtype=w_star.dtype, device=w_star.device)
+    return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains)
+
+
+def _positive_int(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _steps(n_steps: int, progress: bool):
+    if not progress:
+        return range(n_steps)
+    from tqdm.auto import tqdm  # imported here: no terminal needed unless a bar is asked for
+
+    return tqdm(range(n_steps), desc="SGLD", leave=False)

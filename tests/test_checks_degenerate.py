@@ -1,0 +1,457 @@
+"""The checks of lesson 3 accept the reference and correct variants, and reject plausible mistakes.
+
+AUTHORING.md rule 4. The theory exercises are also compared with independent implementations of
+the published formulas written here (Aoyagi & Watanabe 2005; Aoyagi 2024), on every case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import pytest
+import torch
+
+from slt_lessons.checks import registry
+from slt_lessons.checks.runner import collect, judge
+
+IDS = [
+    "degenerate.fisher_information",
+    "degenerate.numerical_rank",
+    "degenerate.reduced_rank_K",
+    "degenerate.volume_fraction",
+    "degenerate.volume_exponent",
+    "degenerate.normal_crossing",
+    "degenerate.reduced_rank_regression",
+    "degenerate.deep_linear_network",
+]
+
+
+def run(exercise_id, fn, suite):
+    return judge(exercise_id, collect(exercise_id, fn, suite, device="cpu"), suite, device="cpu")
+
+
+def passes(exercise_id, fn):
+    return all(run(exercise_id, fn, suite).passed for suite in registry.SUITES)
+
+
+@pytest.mark.parametrize("suite", registry.SUITES)
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_reference_passes(exercise_id, suite):
+    result = run(exercise_id, registry.get(exercise_id).reference, suite)
+    assert result.passed, str(result)
+    assert len(result.verdicts) >= 2
+
+
+# ----------------------------------------------------------------------------- fisher_information
+
+
+def fisher_einsum(jacobian):
+    return torch.einsum("ni,nj->ij", jacobian, jacobian) / jacobian.shape[0]
+
+
+def fisher_loop(jacobian):
+    rows = [torch.outer(j, j) for j in jacobian]
+    return torch.stack(rows).mean(dim=0)
+
+
+def fisher_outer_wrong(jacobian):
+    return jacobian @ jacobian.T / jacobian.shape[0]
+
+
+def fisher_no_mean(jacobian):
+    return jacobian.T @ jacobian
+
+
+def fisher_unbiased(jacobian):
+    return jacobian.T @ jacobian / (jacobian.shape[0] - 1)
+
+
+def fisher_covariance(jacobian):
+    centred = jacobian - jacobian.mean(dim=0)
+    return centred.T @ centred / jacobian.shape[0]
+
+
+@pytest.mark.parametrize("variant", [fisher_einsum, fisher_loop])
+def test_fisher_variants_pass(variant):
+    assert passes("degenerate.fisher_information", variant)
+
+
+@pytest.mark.parametrize("mistake", [fisher_outer_wrong, fisher_no_mean, fisher_unbiased, fisher_covariance])
+def test_fisher_mistakes_fail_visible(mistake):
+    assert not run("degenerate.fisher_information", mistake, "visible").passed
+
+
+def test_tanh_fisher_case_is_singular():
+    """The visible tanh case is a true parameter of a singular model: the Fisher information has rank 2 of 4."""
+    case = registry.get("degenerate.fisher_information").cases("visible", torch.device("cpu"))[1]
+    F = fisher_einsum(case.kwargs["jacobian"])
+    s = torch.linalg.svdvals(F)
+    assert s[1] > 1e-3 * s[0] and s[2] < 1e-14 * s[0]
+
+
+# ----------------------------------------------------------------------------- numerical_rank
+
+
+def rank_gram(matrix, rtol):
+    g = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
+    s = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(g), min=0))
+    return int((s > rtol * s.max()).sum())
+
+
+def rank_matrix_rank(matrix, rtol):
+    return int(torch.linalg.matrix_rank(matrix, rtol=rtol))
+
+
+def rank_absolute(matrix, rtol):
+    return int((torch.linalg.svdvals(matrix) > rtol).sum())
+
+
+def rank_default_tolerance(matrix, rtol):
+    return int(torch.linalg.matrix_rank(matrix))
+
+
+def rank_as_float(matrix, rtol):
+    s = torch.linalg.svdvals(matrix)
+    return float((s > rtol * s.max()).sum())
+
+
+def rank_relative_to_sum(matrix, rtol):
+    s = torch.linalg.svdvals(matrix)
+    return int((s / s.sum() > 10 * rtol).sum())
+
+
+@pytest.mark.parametrize("variant", [rank_gram, rank_matrix_rank])
+def test_rank_variants_pass(variant):
+    assert passes("degenerate.numerical_rank", variant)
+
+
+@pytest.mark.parametrize("mistake", [rank_absolute, rank_default_tolerance, rank_as_float])
+def test_rank_mistakes_fail(mistake):
+    assert not passes("degenerate.numerical_rank", mistake)
+
+
+def test_rank_cases_have_the_gap_the_notes_promise():
+    for suite in registry.SUITES:
+        for case in registry.get("degenerate.numerical_rank").cases(suite, torch.device("cpu")):
+            s = torch.linalg.svdvals(case.kwargs["matrix"].double())
+            rel = s / s[0]
+            rtol = case.kwargs["rtol"]
+            kept, dropped = rel[rel > rtol], rel[rel <= rtol]
+            assert kept.min() >= 10 * rtol, case.label
+            if dropped.numel():
+                assert dropped.max() <= rtol / 100, case.label
+
+
+# ----------------------------------------------------------------------------- reduced_rank_K
+
+
+def rrr_K_norm(A, B, C):
+    return 0.5 * torch.linalg.matrix_norm(torch.matmul(B, A) - C) ** 2
+
+
+def rrr_K_expanded(A, B, C):
+    """½(tr(AᵀBᵀBA) − 2 tr(CᵀBA) + tr(CᵀC)), written out."""
+    BA = B @ A
+    return 0.5 * ((BA * BA).sum((-2, -1)) - 2 * (C * BA).sum((-2, -1)) + (C * C).sum((-2, -1)))
+
+
+def rrr_K_no_half(A, B, C):
+    return ((B @ A - C) ** 2).sum((-2, -1))
+
+
+def rrr_K_not_squared(A, B, C):
+    return 0.5 * torch.linalg.matrix_norm(B @ A - C)
+
+
+def rrr_K_mean(A, B, C):
+    return 0.5 * ((B @ A - C) ** 2).mean((-2, -1))
+
+
+def rrr_K_flat_sum(A, B, C):
+    return 0.5 * ((B @ A - C) ** 2).sum()
+
+
+def rrr_K_AB(A, B, C):
+    return 0.5 * ((A @ B - C) ** 2).sum((-2, -1))
+
+
+@pytest.mark.parametrize("variant", [rrr_K_norm])
+def test_rrr_K_variants_pass(variant):
+    assert passes("degenerate.reduced_rank_K", variant)
+
+
+def test_rrr_K_expanded_form_passes():
+    """The expanded form cancels at a true parameter (~1e-15 instead of ~1e-31): within atol 1e-12."""
+    assert passes("degenerate.reduced_rank_K", rrr_K_expanded)
+
+
+@pytest.mark.parametrize("mistake", [rrr_K_no_half, rrr_K_not_squared, rrr_K_mean, rrr_K_flat_sum, rrr_K_AB])
+def test_rrr_K_mistakes_fail(mistake):
+    assert not passes("degenerate.reduced_rank_K", mistake)
+
+
+# ----------------------------------------------------------------------------- volume_fraction
+
+
+def vf_loop(K_values, eps):
+    flat = [float((K_values < e).sum()) / K_values.numel() for e in eps.flatten()]
+    return torch.tensor(flat, dtype=K_values.dtype, device=K_values.device).reshape(eps.shape)
+
+
+def vf_sorted(K_values, eps):
+    k_sorted = torch.sort(K_values).values
+    return torch.searchsorted(k_sorted, eps, right=False).to(torch.float64) / K_values.numel()
+
+
+def vf_count(K_values, eps):
+    return (K_values[None, :] < eps.reshape(-1, 1)).sum(1).reshape(eps.shape).to(K_values.dtype)
+
+
+def vf_complement(K_values, eps):
+    return (K_values[None, :] > eps.reshape(-1, 1)).to(K_values.dtype).mean(1).reshape(eps.shape)
+
+
+def vf_flat(K_values, eps):
+    return (K_values[None, :] < eps.reshape(-1, 1)).to(K_values.dtype).mean(1)
+
+
+@pytest.mark.parametrize("variant", [vf_loop, vf_sorted])
+def test_volume_fraction_variants_pass(variant):
+    assert passes("degenerate.volume_fraction", variant)
+
+
+@pytest.mark.parametrize("mistake", [vf_count, vf_complement, vf_flat])
+def test_volume_fraction_mistakes_fail(mistake):
+    assert not passes("degenerate.volume_fraction", mistake)
+
+
+# ----------------------------------------------------------------------------- volume_exponent
+
+
+def vexp_lstsq(eps, V, m=1):
+    x = torch.log(eps)
+    X = torch.stack([torch.ones_like(x), x], dim=1)
+    y = torch.log(V) - (m - 1) * torch.log(-x)
+    return torch.linalg.lstsq(X, y[:, None]).solution[1, 0]
+
+
+def vexp_ignore_m(eps, V, m=1):
+    return vexp_lstsq(eps, V, 1)
+
+
+def vexp_linear_eps(eps, V, m=1):
+    x = eps
+    y = torch.log(V) - (m - 1) * torch.log(-torch.log(eps))
+    xc = x - x.mean()
+    return (xc * (y - y.mean())).sum() / (xc**2).sum()
+
+
+def vexp_inverted(eps, V, m=1):
+    y = torch.log(eps)
+    x = torch.log(V) - (m - 1) * torch.log(-y)
+    xc = x - x.mean()
+    return (xc * (y - y.mean())).sum() / (xc**2).sum()
+
+
+def vexp_log_log_term_sign(eps, V, m=1):
+    x = torch.log(eps)
+    y = torch.log(V) + (m - 1) * torch.log(-x)
+    xc = x - x.mean()
+    return (xc * (y - y.mean())).sum() / (xc**2).sum()
+
+
+def test_volume_exponent_variant_passes():
+    assert passes("degenerate.volume_exponent", vexp_lstsq)
+
+
+@pytest.mark.parametrize("mistake", [vexp_ignore_m, vexp_linear_eps, vexp_inverted, vexp_log_log_term_sign])
+def test_volume_exponent_mistakes_fail_visible(mistake):
+    assert not run("degenerate.volume_exponent", mistake, "visible").passed
+
+
+# ----------------------------------------------------------------------------- theory: independent formulas
+
+
+def nc_independent(k, h=None):
+    """λ = min over k_i > 0 of (h_i + 1)/(2 k_i), m = how many attain it (Watanabe 2009, normal crossing)."""
+    h = [0] * len(k) if h is None else list(h)
+    ratios = {i: Fraction(h[i] + 1, 2 * k[i]) for i in range(len(k)) if k[i] > 0}
+    lam = min(ratios.values())
+    return lam, sum(1 for v in ratios.values() if v == lam)
+
+
+def rrr_independent(M, H, N, r):
+    """Aoyagi & Watanabe (2005), written from the paper's case list."""
+    if N + r <= M + H and M + r <= N + H and H + r <= M + N:
+        odd = (M + H + N + r) % 2
+        return Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2 + odd, 8), 1 + odd
+    if M + H < N + r:
+        return Fraction(H * M - H * r + N * r, 2), 1
+    if N + H < M + r:
+        return Fraction(H * N - H * r + M * r, 2), 1
+    return Fraction(M * N, 2), 1
+
+
+def dln_independent(widths, r):
+    """Aoyagi (2024), Theorem 1: search the index set Σ among prefixes of the sorted M_j = H_j − r."""
+    M = sorted(w - r for w in widths)
+    for ell in range(1, len(M)):
+        sigma, rest = M[: ell + 1], M[ell + 1 :]
+        S = sum(sigma)
+        bound = rest[0] if rest else math.inf
+        if max(sigma) < bound and S >= ell * max(sigma) and S < ell * bound:
+            break
+    else:  # pragma: no cover - the theorem guarantees a Σ
+        raise AssertionError(f"no index set for {widths}, r = {r}")
+    big_m = -(-S // ell)
+    a = S - (big_m - 1) * ell
+    cross = sum(x * y for x, y in itertools.combinations(sigma, 2))
+    lam = (
+        Fraction(-r * r + r * (widths[0] + widths[-1]), 2)
+        + Fraction(a * (ell - a), 4 * ell)
+        - Fraction(ell * (ell - 1), 4) * Fraction(S, ell) ** 2
+        + Fraction(cross, 2)
+    )
+    return lam, a * (ell - a) + 1
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "variant"),
+    [
+        ("degenerate.normal_crossing", nc_independent),
+        ("degenerate.reduced_rank_regression", rrr_independent),
+        ("degenerate.deep_linear_network", dln_independent),
+    ],
+)
+def test_theory_independent_implementations_pass(exercise_id, variant):
+    assert passes(exercise_id, variant)
+
+
+def test_theory_published_values():
+    """Values quoted in the literature (see slt-math.md's sources), independent of any code."""
+    assert nc_independent((1, 1)) == (Fraction(1, 2), 2)
+    assert nc_independent((1, 2)) == (Fraction(1, 4), 1)
+    assert rrr_independent(5, 3, 5, 0)[0] == Fraction(13, 2)  # M+H+N+r = 13 is odd: m = 2
+    assert rrr_independent(4, 3, 8, 0) == (6, 1)
+    assert dln_independent([4, 3, 3, 4], 1) == (Fraction(11, 2), 3)
+    for M, H, N, r in itertools.product(range(1, 6), range(1, 6), range(1, 6), range(0, 6)):
+        if r <= min(M, H, N):
+            assert dln_independent([M, H, N], r) == rrr_independent(M, H, N, r)
+
+
+def test_rrr_hidden_cases_cover_every_branch():
+    labels = [c.label for c in registry.get("degenerate.reduced_rank_regression").cases("hidden", torch.device("cpu"))]
+    for branch in ("M+H < N+r", "N+H < M+r", "M+N < H+r", "even", "odd"):
+        assert sum(branch in label for label in labels) >= 4, branch
+
+
+def test_dln_cases_include_multiplicity_above_one():
+    ex = registry.get("degenerate.deep_linear_network")
+    ms = [dln_independent(**c.kwargs)[1] for s in registry.SUITES for c in ex.cases(s, torch.device("cpu"))]
+    assert max(ms) >= 3 and ms.count(1) >= 3
+
+
+def nc_ignores_h(k, h=None):
+    return nc_independent(k)
+
+
+def nc_m_always_one(k, h=None):
+    return nc_independent(k, h)[0], 1
+
+
+def nc_float(k, h=None):
+    lam, m = nc_independent(k, h)
+    return float(lam), m
+
+
+def nc_max(k, h=None):
+    h = [0] * len(k) if h is None else list(h)
+    vals = [Fraction(h[i] + 1, 2 * k[i]) for i in range(len(k)) if k[i] > 0]
+    return max(vals), vals.count(max(vals))
+
+
+def nc_m_counts_nonzero(k, h=None):
+    return nc_independent(k, h)[0], sum(1 for x in k if x > 0)
+
+
+def rrr_no_parity(M, H, N, r):
+    lam, m = rrr_independent(M, H, N, r)
+    if N + r <= M + H and M + r <= N + H and H + r <= M + N:
+        return Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2, 8), 1
+    return lam, m
+
+
+def rrr_swapped_branches(M, H, N, r):
+    if M + H < N + r:
+        return Fraction(H * N - H * r + M * r, 2), 1
+    if N + H < M + r:
+        return Fraction(H * M - H * r + N * r, 2), 1
+    return rrr_independent(M, H, N, r)
+
+
+def rrr_half_d(M, H, N, r):
+    return Fraction(H * (M + N), 2), 1
+
+
+def rrr_main_formula_everywhere(M, H, N, r):
+    odd = (M + H + N + r) % 2
+    return Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2 + odd, 8), 1 + odd
+
+
+def dln_m_always_one(widths, r):
+    return dln_independent(widths, r)[0], 1
+
+
+def dln_unsorted(widths, r):
+    """Takes Σ as a prefix of the widths in their given order (forgets to sort)."""
+    M = [w - r for w in widths]
+    for ell in range(1, len(M)):
+        sigma, rest = M[: ell + 1], M[ell + 1 :]
+        S = sum(sigma)
+        bound = min(rest) if rest else math.inf
+        if max(sigma) < bound and S >= ell * max(sigma) and S < ell * bound:
+            break
+    big_m = -(-S // ell)
+    a = S - (big_m - 1) * ell
+    cross = sum(x * y for x, y in itertools.combinations(sigma, 2))
+    lam = (Fraction(-r * r + r * (widths[0] + widths[-1]), 2) + Fraction(a * (ell - a), 4 * ell)
+           - Fraction(ell * (ell - 1), 4) * Fraction(S, ell) ** 2 + Fraction(cross, 2))
+    return lam, a * (ell - a) + 1
+
+
+def dln_half_d(widths, r):
+    return Fraction(sum(a * b for a, b in zip(widths, widths[1:])), 2), 1
+
+
+@pytest.mark.parametrize("mistake", [nc_ignores_h, nc_m_always_one, nc_float, nc_max, nc_m_counts_nonzero])
+def test_normal_crossing_mistakes_fail(mistake):
+    assert not passes("degenerate.normal_crossing", mistake)
+
+
+@pytest.mark.parametrize("mistake", [nc_m_always_one, nc_float, nc_max])
+def test_normal_crossing_visible_catches(mistake):
+    assert not run("degenerate.normal_crossing", mistake, "visible").passed
+
+
+@pytest.mark.parametrize("mistake", [rrr_no_parity, rrr_swapped_branches, rrr_half_d, rrr_main_formula_everywhere])
+def test_rrr_mistakes_fail(mistake):
+    assert not passes("degenerate.reduced_rank_regression", mistake)
+
+
+@pytest.mark.parametrize("mistake", [dln_m_always_one, dln_unsorted, dln_half_d])
+def test_dln_mistakes_fail(mistake):
+    assert not passes("degenerate.deep_linear_network", mistake)
+
+
+def test_exact_judge_messages():
+    ex = registry.get("degenerate.normal_crossing")
+    case = ex.cases("visible", torch.device("cpu"))[0]
+    assert "Fraction" in ex.judge(case, (Fraction(1, 4), 1), (0.25, 1))
+    assert ex.judge(case, (Fraction(1, 4), 1), (Fraction(1, 4), 1)) is None
+    assert ex.judge(case, (Fraction(1, 2), 1), (1, 1)) is not None
+    assert "m" in ex.judge(case, (Fraction(1, 2), 2), (Fraction(1, 2), 1))
+    assert ex.judge(case, (Fraction(1, 2), 2), (Fraction(1, 2), True)) is not None
+    assert ex.judge(case, (Fraction(1, 2), 2), Fraction(1, 2)) is not None
+    assert ex.judge(case, (Fraction(3), 1), (3, torch.tensor(1))) is None

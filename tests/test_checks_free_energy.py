@@ -1,0 +1,347 @@
+"""The checks of lesson 2 accept the reference and correct variants, and reject plausible mistakes.
+
+AUTHORING.md rule 4. A mistake must fail at least one suite (most fail the visible one already).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from slt_lessons.checks import registry
+from slt_lessons.checks.runner import collect, judge
+
+IDS = [
+    "free_energy.free_energy_grid",
+    "free_energy.laplace_free_energy",
+    "free_energy.bic",
+    "free_energy.wbic_grid",
+    "free_energy.fit_slope",
+]
+
+
+def run(exercise_id, fn, suite):
+    return judge(exercise_id, collect(exercise_id, fn, suite, device="cpu"), suite, device="cpu")
+
+
+def passes(exercise_id, fn):
+    return all(run(exercise_id, fn, suite).passed for suite in registry.SUITES)
+
+
+@pytest.mark.parametrize("suite", registry.SUITES)
+@pytest.mark.parametrize("exercise_id", IDS)
+def test_reference_passes(exercise_id, suite):
+    ex = registry.get(exercise_id)
+    result = run(exercise_id, ex.reference, suite)
+    assert result.passed, str(result)
+    assert len(result.verdicts) >= 2
+
+
+def test_cases_are_deterministic_and_fresh():
+    for exercise_id in IDS:
+        ex = registry.get(exercise_id)
+        a, b = ex.cases("hidden", torch.device("cpu")), ex.cases("hidden", torch.device("cpu"))
+        for ca, cb in zip(a, b):
+            assert ca.label == cb.label
+            for k, v in ca.kwargs.items():
+                if isinstance(v, torch.Tensor):
+                    assert torch.equal(v, cb.kwargs[k])
+
+
+# ----------------------------------------------------------------------------- helpers for the variants
+
+
+def trapezoid_log_weights(grid):
+    """log of the trapezoid weights v_j, with an explicit loop (a different way from the library's)."""
+    v = [0.0] * grid.numel()
+    g = grid.tolist()
+    for j in range(len(g) - 1):
+        h = g[j + 1] - g[j]
+        v[j] += h / 2
+        v[j + 1] += h / 2
+    return torch.log(torch.tensor(v, dtype=grid.dtype, device=grid.device))
+
+
+def shifted_trapezoid(log_f, grid):
+    """log ∫ exp(log_f) by torch.trapezoid on exp(log_f - max), then adding the max back."""
+    top = log_f.max()
+    return top + torch.log(torch.trapezoid(torch.exp(log_f - top), grid))
+
+
+# ----------------------------------------------------------------------------- free_energy_grid
+
+
+def fe_shifted(nLn, log_prior, grid):
+    return -shifted_trapezoid(log_prior - nLn, grid)
+
+
+def fe_loop_weights(nLn, log_prior, grid):
+    return -torch.logsumexp(log_prior - nLn + trapezoid_log_weights(grid), dim=0)
+
+
+def fe_wrong_sign(nLn, log_prior, grid):
+    return -fe_shifted(nLn, log_prior, grid)
+
+
+def fe_no_prior(nLn, log_prior, grid):
+    return -shifted_trapezoid(-nLn, grid)
+
+
+def fe_rectangles(nLn, log_prior, grid):
+    dw = torch.diff(grid, append=grid[-1:] + (grid[-1] - grid[-2]))
+    return -torch.logsumexp(log_prior - nLn + torch.log(dw), dim=0)
+
+
+def fe_uniform_spacing(nLn, log_prior, grid):
+    h = grid[1] - grid[0]
+    log_v = torch.full_like(grid, math.log(float(h)))
+    log_v[0] = log_v[-1] = math.log(float(h) / 2)
+    return -torch.logsumexp(log_prior - nLn + log_v, dim=0)
+
+
+def fe_no_log_space(nLn, log_prior, grid):
+    return -torch.log(torch.trapezoid(torch.exp(log_prior - nLn), grid))
+
+
+def fe_positive_nLn_sign(nLn, log_prior, grid):
+    return -shifted_trapezoid(log_prior + nLn, grid)
+
+
+@pytest.mark.parametrize("variant", [fe_shifted, fe_loop_weights])
+def test_free_energy_grid_variants_pass(variant):
+    assert passes("free_energy.free_energy_grid", variant)
+
+
+@pytest.mark.parametrize(
+    "mistake", [fe_wrong_sign, fe_no_prior, fe_rectangles, fe_uniform_spacing, fe_no_log_space, fe_positive_nLn_sign]
+)
+def test_free_energy_grid_mistakes_fail(mistake):
+    assert not passes("free_energy.free_energy_grid", mistake)
+
+
+def test_free_energy_grid_visible_catches_the_common_mistakes():
+    for mistake in (fe_wrong_sign, fe_no_prior, fe_rectangles):
+        assert not run("free_energy.free_energy_grid", mistake, "visible").passed, mistake.__name__
+
+
+def test_free_energy_grid_cases_are_close_to_exact():
+    """The reference on the Gaussian visible case is within grid error of the closed form."""
+    case = registry.get("free_energy.free_energy_grid").cases("visible", torch.device("cpu"))[0]
+    n, mu = 100, 0.3
+    # ∫_{-3}^{3} exp(-n(w-mu)^2/2) dw / 6, the Gaussian's tails beyond ±3 are below e^{-370}
+    exact = -math.log(math.sqrt(2 * math.pi / n) / 6.0)
+    got = float(registry.get("free_energy.free_energy_grid").reference(**case.kwargs))
+    assert abs(got - exact) < 1e-8
+
+
+# ----------------------------------------------------------------------------- laplace_free_energy
+
+
+def laplace_eigen(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    return nLn_min - log_prior_min + 0.5 * torch.log(torch.linalg.eigvalsh(hessian)).sum() - 0.5 * d * math.log(2 * math.pi)
+
+
+def laplace_slogdet(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    sign, logdet = torch.linalg.slogdet(hessian)
+    return nLn_min - log_prior_min + logdet / 2 + d / 2 * math.log(1 / (2 * math.pi))
+
+
+def laplace_no_half(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    return nLn_min - log_prior_min + torch.logdet(hessian) - 0.5 * d * math.log(2 * math.pi)
+
+
+def laplace_plus_2pi(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    return nLn_min - log_prior_min + 0.5 * torch.logdet(hessian) + 0.5 * d * math.log(2 * math.pi)
+
+
+def laplace_inverse(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    return nLn_min - log_prior_min - 0.5 * torch.logdet(hessian) - 0.5 * d * math.log(2 * math.pi)
+
+
+def laplace_prior_sign(nLn_min, log_prior_min, hessian):
+    d = hessian.shape[-1]
+    return nLn_min + log_prior_min + 0.5 * torch.logdet(hessian) - 0.5 * d * math.log(2 * math.pi)
+
+
+def laplace_no_2pi(nLn_min, log_prior_min, hessian):
+    return nLn_min - log_prior_min + 0.5 * torch.logdet(hessian)
+
+
+@pytest.mark.parametrize("variant", [laplace_eigen, laplace_slogdet])
+def test_laplace_variants_pass(variant):
+    assert passes("free_energy.laplace_free_energy", variant)
+
+
+@pytest.mark.parametrize(
+    "mistake", [laplace_no_half, laplace_plus_2pi, laplace_inverse, laplace_prior_sign, laplace_no_2pi]
+)
+def test_laplace_mistakes_fail_visible(mistake):
+    assert not run("free_energy.laplace_free_energy", mistake, "visible").passed
+
+
+def test_laplace_is_exact_for_a_gaussian():
+    """Independent check of the case design: for nL_n = n(w-mu)^2/2 and a flat prior on [-3, 3]
+    Laplace equals the exact free energy up to the Gaussian tails (e^{-370})."""
+    ref = registry.get("free_energy.laplace_free_energy").reference
+    n = 100.0
+    got = float(ref(nLn_min=torch.tensor(0.0, dtype=torch.float64), log_prior_min=torch.tensor(-math.log(6.0), dtype=torch.float64),
+                    hessian=torch.tensor([[n]], dtype=torch.float64)))
+    assert abs(got - (-math.log(math.sqrt(2 * math.pi / n) / 6.0))) < 1e-12
+
+
+# ----------------------------------------------------------------------------- bic
+
+
+def bic_math(nLn_min, d, n):
+    return float(nLn_min) + 0.5 * d * math.log(n)
+
+
+def bic_no_half(nLn_min, d, n):
+    return nLn_min + d * math.log(n)
+
+
+def bic_log10(nLn_min, d, n):
+    return nLn_min + d / 2 * math.log10(n)
+
+
+def bic_penalty_only(nLn_min, d, n):
+    return d / 2 * math.log(n)
+
+
+def bic_sign(nLn_min, d, n):
+    return nLn_min - d / 2 * math.log(n)
+
+
+def test_bic_variant_passes():
+    assert passes("free_energy.bic", bic_math)
+
+
+@pytest.mark.parametrize("mistake", [bic_no_half, bic_log10, bic_penalty_only, bic_sign])
+def test_bic_mistakes_fail_visible(mistake):
+    assert not run("free_energy.bic", mistake, "visible").passed
+
+
+# ----------------------------------------------------------------------------- wbic_grid
+
+
+def wbic_with(beta_of_n, *, scale=1.0, use_prior=True):
+    def wbic(nLn, log_prior, grid, n):
+        beta = beta_of_n(n)
+        log_post = (log_prior if use_prior else 0.0) - beta * nLn
+        # normalised posterior on the grid with torch.trapezoid on shifted values
+        top = log_post.max()
+        f = torch.exp(log_post - top)
+        return torch.trapezoid(f * nLn, grid) / torch.trapezoid(f, grid) / scale
+
+    return wbic
+
+
+def wbic_loop(nLn, log_prior, grid, n):
+    logits = log_prior - nLn / math.log(n) + trapezoid_log_weights(grid)
+    p = torch.exp(logits - torch.logsumexp(logits, dim=0))
+    return (p * nLn).sum()
+
+
+@pytest.mark.parametrize("variant", [wbic_with(lambda n: 1 / math.log(n)), wbic_loop])
+def test_wbic_variants_pass(variant):
+    assert passes("free_energy.wbic_grid", variant)
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        wbic_with(lambda n: 1.0),  # the ordinary posterior (beta = 1)
+        wbic_with(lambda n: 1 / n),  # beta = 1/n
+        wbic_with(lambda n: math.log(n)),  # beta = log n
+        wbic_with(lambda n: 1 / math.log10(n)),  # log base 10
+        wbic_with(lambda n: 1 / math.log(n), use_prior=False),  # no prior
+    ],
+)
+def test_wbic_mistakes_fail(mistake):
+    assert not passes("free_energy.wbic_grid", mistake)
+
+
+def test_wbic_mean_of_Ln_instead_of_nLn_fails():
+    def wbic_Ln(nLn, log_prior, grid, n):
+        return wbic_loop(nLn, log_prior, grid, n) / n
+
+    assert not run("free_energy.wbic_grid", wbic_Ln, "visible").passed
+
+
+def test_wbic_gaussian_case_matches_its_closed_form():
+    """For nL_n = n(w-0.3)^2/2 and a flat prior, the tempered posterior is N(0.3, log n / n) and
+    E[nL_n] = (1/2) log n exactly (up to grid error and the e^{-370} tails). Independent of the reference."""
+    case = registry.get("free_energy.wbic_grid").cases("visible", torch.device("cpu"))[0]
+    got = float(registry.get("free_energy.wbic_grid").reference(**case.kwargs))
+    assert abs(got - 0.5 * math.log(100)) < 1e-6
+
+
+# ----------------------------------------------------------------------------- fit_slope
+
+
+def slope_lstsq(log_n, F):
+    X = torch.stack([torch.ones_like(log_n), log_n], dim=1)
+    return torch.linalg.lstsq(X, F[:, None]).solution[1, 0]
+
+
+def slope_normal_equations(log_n, F):
+    k = log_n.numel()
+    sx, sy, sxx, sxy = log_n.sum(), F.sum(), (log_n**2).sum(), (log_n * F).sum()
+    return (k * sxy - sx * sy) / (k * sxx - sx**2)
+
+
+def slope_inverted(log_n, F):
+    return slope_normal_equations(F, log_n)
+
+
+def slope_endpoints(log_n, F):
+    return (F[-1] - F[0]) / (log_n[-1] - log_n[0])
+
+
+def slope_intercept(log_n, F):
+    X = torch.stack([torch.ones_like(log_n), log_n], dim=1)
+    return torch.linalg.lstsq(X, F[:, None]).solution[0, 0]
+
+
+def slope_through_origin(log_n, F):
+    return (log_n * F).sum() / (log_n**2).sum()
+
+
+def slope_both_coefficients(log_n, F):
+    X = torch.stack([log_n, torch.ones_like(log_n)], dim=1)
+    return torch.linalg.lstsq(X, F[:, None]).solution[:, 0]
+
+
+@pytest.mark.parametrize("variant", [slope_lstsq, slope_normal_equations])
+def test_fit_slope_variants_pass(variant):
+    assert passes("free_energy.fit_slope", variant)
+
+
+@pytest.mark.parametrize(
+    "mistake", [slope_inverted, slope_endpoints, slope_intercept, slope_through_origin, slope_both_coefficients]
+)
+def test_fit_slope_mistakes_fail_visible(mistake):
+    assert not run("free_energy.fit_slope", mistake, "visible").passed
+
+
+# ----------------------------------------------------------------------------- float32 inputs stay float32
+
+
+@pytest.mark.parametrize("exercise_id", ["free_energy.free_energy_grid", "free_energy.wbic_grid", "free_energy.fit_slope"])
+def test_a_float64_answer_to_a_float32_case_is_reported(exercise_id):
+    """A function that silently upcasts returns the wrong dtype; the judge says so (dtype rule)."""
+    ref = registry.get(exercise_id).reference
+
+    def upcast(**kwargs):
+        return ref(**{k: (v.double() if isinstance(v, torch.Tensor) else v) for k, v in kwargs.items()})
+
+    result = run(exercise_id, lambda **kw: upcast(**kw), "hidden")
+    assert not result.passed
+    assert any("dtype" in (v.message or "") for v in result.verdicts)

@@ -1,0 +1,145 @@
+"""The LLC estimator: λ on the regular and normal-crossing cases, burn-in, nβ, divergence, SE."""
+
+import math
+import warnings
+
+import numpy as np
+from scipy.integrate import trapezoid
+import pytest
+import torch
+
+from slt_lessons import llc, potentials, sgld
+
+
+def test_default_nbeta_is_n_over_log_n():
+    assert llc.default_nbeta(1000) == pytest.approx(1000 / math.log(1000), rel=1e-15)
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="n"):
+            llc.default_nbeta(bad)
+
+
+def test_llc_from_losses_excludes_burn_in():
+    losses = torch.tensor([[100.0, 100.0, 1.0, 3.0], [-50.0, 7.0, 2.0, 2.0]], dtype=torch.float64)
+    got = llc.llc_from_losses(losses, 1.0, 10.0, 2)
+    torch.testing.assert_close(got, torch.tensor([10.0, 10.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="burn_in"):
+        llc.llc_from_losses(losses, 1.0, 10.0, 4)
+
+
+def _regular_exact(problem, nbeta, gamma, eps):
+    """E[λ̂] of SGLD on the quadratic L_n around the least-squares fit, eigen-direction by
+    eigen-direction: ½ Σ κ_i v_i, v_i = sgld.stationary_variance(κ_i, γ, ε), κ = eig(nβ XᵀX/n)."""
+    x = problem.data[0]
+    kappa = torch.linalg.eigvalsh(nbeta * x.T @ x / x.shape[0])
+    return float(0.5 * (kappa * sgld.stationary_variance(kappa, gamma, eps)).sum())
+
+
+def test_regular_model_recovers_d_over_2():
+    # Linear regression d = 4 at the least-squares fit: λ = 2. With γ = 1 ≪ κ ≈ nβ the exact
+    # expectation of the estimator is within 2% of λ; the estimate must match that expectation
+    # within 4 of its own standard errors.
+    pr = potentials.linear_regression(n=1000, d=4, seed=0, device="cpu")
+    nbeta, gamma, eps = llc.default_nbeta(1000), 1.0, 5e-4
+    res = llc.estimate_llc(**pr.kwargs(), gamma=gamma, eps=eps, n_chains=32, n_steps=1500, progress=False, theory=pr.lam)
+    exact = _regular_exact(pr, nbeta, gamma, eps)
+    assert exact == pytest.approx(2.0, rel=0.02)
+    assert abs(res.llc - exact) < 4 * res.se, (res.llc, res.se, exact)
+    assert res.se < 0.05 * exact
+    assert not res.diverged.any() and res.nbeta == nbeta and res.burn_in == 1500 // 4
+
+
+def _normal_crossing_quadrature(problem, nbeta, gamma):
+    """E[nβ K_n(w)] under exp(−nβ K_n(w) − γw²/2), K_n = w⁴ Σx²/(2n), by the trapezoid rule."""
+    x = problem.data[0].numpy()
+    c = nbeta * np.sum(x**2) / (2 * len(x))
+    w = np.linspace(-3, 3, 200001)
+    dens = np.exp(-c * w**4 - gamma * w**2 / 2)
+    return float(trapezoid(c * w**4 * dens, w) / trapezoid(dens, w))
+
+
+def test_normal_crossing_recovers_one_quarter():
+    # f(x) = w²x with the noise orthogonal to x: K_n(w) = w⁴Σx²/(2n) exactly, λ = 1/4. With a
+    # flat prior the tempered expectation of nβK_n is exactly 1/4 at every n; γ = 0.1 lowers it
+    # by under 2% (quadrature). ε·(curvature of nβL at w² ≈ 0.2) ≈ 0.05: small discretisation bias.
+    # The model itself is checked against its potential (the two losses differ by L_n(0)); the
+    # long run uses the potential, which is faster than the model's vmap for one weight.
+    pr = potentials.normal_crossing(n=1000, seed=0, device="cpu")
+    nbeta, gamma = llc.default_nbeta(1000), 0.1
+    x, y = pr.data
+    c = float((x**2).sum() / (2 * len(x)))
+    w = torch.linspace(-1, 1, 7, dtype=torch.float64)
+    with torch.no_grad():
+        model_loss = torch.stack([pr.loss_fn(potentials.SquareWeight(float(v))(x), y) for v in w])
+    torch.testing.assert_close(model_loss - model_loss[3], c * w**4, rtol=1e-10, atol=1e-12)
+    res = llc.estimate_llc(lambda W: c * W[:, 0] ** 4, w_star=torch.zeros(1, dtype=torch.float64), n=1000,
+                           gamma=gamma, eps=1e-3, n_chains=64, n_steps=2500, progress=False)
+    exact = _normal_crossing_quadrature(pr, nbeta, gamma)
+    assert exact == pytest.approx(0.25, rel=0.02)
+    assert abs(res.llc - exact) < 4 * res.se, (res.llc, res.se, exact)
+    assert res.se < 0.06 * exact
+
+
+def test_standard_error_is_honest_across_seeds():
+    # A 2-D quadratic potential, E[λ̂] known exactly. Over 30 seeds, z = (λ̂ − E)/SE should be
+    # ~N(0, 1): mean z² = χ²_30/30 lies in [0.42, 1.9] with probability 0.998; an SE that ignored
+    # autocorrelation (the chains here have τ ≈ 10) would give mean z² ≈ 10.
+    kappa = torch.tensor([20.0, 60.0], dtype=torch.float64)
+    pot = lambda W: 0.5 * (kappa * W**2).sum(-1)  # noqa: E731  (nβ = 1)
+    gamma, eps = 1.0, 0.01
+    exact = float(0.5 * (kappa * sgld.stationary_variance(kappa, gamma, eps)).sum())
+    z = []
+    for seed in range(30):
+        r = llc.estimate_llc(pot, w_star=torch.zeros(2, dtype=torch.float64), nbeta=1.0, gamma=gamma, eps=eps,
+                             n_chains=4, n_steps=600, seed=seed, progress=False, acceptance_every=0)
+        z.append((r.llc - exact) / r.se)
+    mz2 = float(np.mean(np.square(z)))
+    assert 0.42 < mz2 < 1.9, mz2
+
+
+def test_nbeta_comes_from_the_dataset_size_not_the_batch():
+    pr = potentials.linear_regression(n=500, d=2, seed=1, device="cpu")
+    res = llc.estimate_llc(**pr.kwargs(), batch_size=50, n_chains=2, n_steps=40, progress=False)
+    assert res.nbeta == pytest.approx(500 / math.log(500))
+    assert res.init_loss == pytest.approx(float(pr.loss_fn(pr.model(pr.data[0]), pr.data[1]).detach()), rel=1e-12)
+
+
+def test_defaults_run_on_a_model_and_on_a_potential():
+    pr = potentials.linear_regression(n=300, d=2, seed=2, device="cpu")
+    res = llc.estimate_llc(pr.model, pr.loss_fn, pr.data, progress=False)
+    assert math.isfinite(res.llc) and math.isfinite(res.se) and res.acceptance.numel() > 0
+    dln = potentials.deep_linear_network(device="cpu")
+    res = llc.estimate_llc(dln.model, w_star=dln.w_star, n=dln.n, progress=False, theory=dln.lam)
+    assert math.isfinite(res.llc) and "LLC estimate" in str(res)
+    fig = res.plot()
+    assert fig.axes and len(fig.axes[0].lines) >= res.per_chain.numel() + 2
+
+
+def test_potential_needs_w_star_and_n():
+    pot = lambda W: (W**2).sum(-1)  # noqa: E731
+    with pytest.raises(ValueError, match="w_star"):
+        llc.estimate_llc(pot, n=100)
+    with pytest.raises(ValueError, match="nbeta"):
+        llc.estimate_llc(pot, w_star=torch.zeros(2))
+
+
+def test_a_chain_leaving_the_basin_is_reported_and_excluded():
+    # w* = 0 is not a minimum of L(w) = −w: every chain's loss drops far below L(w*).
+    with pytest.warns(RuntimeWarning, match="fell"):
+        res = llc.estimate_llc(lambda W: -W.sum(-1), w_star=torch.zeros(1, dtype=torch.float64), nbeta=100.0,
+                               gamma=0.0, eps=1e-2, n_chains=3, n_steps=100, progress=False)
+    assert res.diverged.all() and math.isnan(res.llc) and "DIVERGED" in str(res)
+
+
+def test_nan_chains_are_reported_and_only_the_others_averaged():
+    # L = w²/2 − w⁴ has a barrier of height 1/16 at |w| = 1/2 and runs off to −∞ beyond it: with
+    # nβ = 80 (barrier 5 in units of the temperature) some chains of this seed cross and blow up.
+    pot = lambda W: (0.5 * W**2 - W**4).sum(-1)  # noqa: E731
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = llc.estimate_llc(pot, w_star=torch.zeros(1, dtype=torch.float64), nbeta=80.0, gamma=0.0, eps=0.01,
+                               n_chains=16, n_steps=400, seed=0, progress=False)
+    assert res.diverged.any() and not res.diverged.all(), res.diverged
+    assert any("LLC" in str(w.message) for w in caught)
+    kept = res.per_chain[~res.diverged]
+    assert res.llc == pytest.approx(float(kept.mean()), rel=1e-12)
+    assert math.isfinite(res.llc)
