@@ -157,7 +157,7 @@ def test_parallel_grading_equals_serial_grading(small_class):
     assert small_class[0] == small_class[2]
 
 
-@pytest.mark.parametrize("a", ["l2_free_energy", "l3_learning_coefficient", "l4_sgld", "l5_llc"])
+@pytest.mark.parametrize("a", ["l1_posteriors", "l2_free_energy", "l3_learning_coefficient", "l4_sgld", "l5_llc"])
 def test_every_lesson_grades_reference_untouched_and_a_wrong_answer(repo, tmp_path, a):
     if not (repo.solutions / a / f"{a}.ipynb").is_file():
         pytest.fail(f"{a} is not built")
@@ -173,6 +173,11 @@ def test_every_lesson_grades_reference_untouched_and_a_wrong_answer(repo, tmp_pa
     top = grades["reference"].max_score
     first_points = float(next(c for c in sol.cells if c.metadata.get("nbgrader", {}).get("grade_id") == first.metadata["nbgrader"]["grade_id"] + "-test").metadata["nbgrader"]["points"])
     assert grades["reference"].score == top > 0
+    # the default per-answer timeout is at least 10x the slowest reference answer (with 2 workers)
+    import json
+    timings = json.loads((tmp_path / "feedback" / "reference" / a / "grades.json").read_text())["exercises"]
+    slowest = max(e["seconds"] for e in timings)
+    assert 10 * slowest <= Limits().exercise_s, (a, slowest)
     assert grades["untouched"].score == 0
     assert grades["wrong"].score == top - first_points
 

@@ -189,7 +189,7 @@ plt.tight_layout(); plt.show()
 # region with the best Gaussian (same mean and covariance).
 
 # %%
-n = 2000
+
 x, e = x_all[:1000], noise[:1000]
 sing = posterior.grid_posterior(lambda a, b: models.product_log_likelihood(a, b, x, e, 1.0), (grid, grid))
 region = sing.credible_region(0.9)

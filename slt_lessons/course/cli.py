@@ -62,6 +62,17 @@ def _demo(args) -> int:
     return 0
 
 
+def _exercises(args) -> int:
+    from slt_lessons.checks import registry
+
+    for ex_id in registry.exercises():
+        ex = registry.get(ex_id)
+        print(f"{ex_id}\n  reference: {ex.reference.__module__}.{ex.reference.__name__}")
+        if args.notes:
+            print("  " + (ex.notes or "(no notes)").replace("\n", "\n  "))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="slt-course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -88,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", help="course root to use (default <repo>/.instructor-demo, wiped first)")
     p.add_argument("--assignment", nargs="+", help="only these assignments")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("exercises", help="list the registered exercises (with --notes: tolerances and false-failure rates)")
+    p.add_argument("--notes", action="store_true")
+    p.set_defaults(func=_exercises)
 
     args = parser.parse_args(argv)
     use_this_environment()

@@ -50,6 +50,7 @@ class ExerciseGrade:
     points: float
     max_points: float
     feedback: str
+    seconds: float = 0.0  # time the answer cell and its recording took in the kernel
 
 
 @dataclass
@@ -237,6 +238,7 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
         kernel = None
         recorded: dict[str, dict | str] = {}
         notes_for: dict[str, str] = {}
+        seconds: dict[str, float] = {}
         for i, p in enumerate(planned):
             if p.exercise_id not in answers:
                 recorded[p.exercise_id] = "no answer cell for this exercise in the notebook"
@@ -256,6 +258,7 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
             out = tmpdir / f"{i}.pt"
             code = answers[p.exercise_id] + "\n"
             left = limits.submission_s - (time.monotonic() - start)
+            t0 = time.monotonic()
             status, message = kernel.run(code, min(limits.exercise_s, left))
             if status == "error":
                 notes_for[p.exercise_id] = f"your answer cell raised {message}"
@@ -264,6 +267,7 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
                 status, message = kernel.run(_record_code(p.exercise_id, p.function_name, out), min(limits.exercise_s, max(left, 1)))
                 if status == "error":
                     status, message = "broken", f"the grading code failed after your answer ran ({message})"
+            seconds[p.exercise_id] = time.monotonic() - t0
             if status not in ("ok", "error"):
                 recorded[p.exercise_id] = f"your answer could not be graded: {message}"
                 if status in ("dead", "stuck"):
@@ -291,7 +295,8 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
             ok, text = False, str(data)
         if p.exercise_id in notes_for:
             text = notes_for[p.exercise_id] + "\n" + text
-        result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if ok else 0.0, p.points, text))
+        result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if ok else 0.0, p.points, text,
+                                              round(seconds.get(p.exercise_id, 0.0), 3)))
     return result
 
 
