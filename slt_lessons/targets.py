@@ -110,6 +110,10 @@ def module_target(model: torch.nn.Module, loss_fn: Callable, data, *, device=Non
     def loss(W, idx=None):
         if idx is None:
             return torch.vmap(one_chain, in_dims=(0, None, None))(unflatten(W), x, y)
-        return torch.vmap(one_chain, in_dims=(0, 0, 0))(unflatten(W), x[idx], y[idx])
+        # index_select on the flat indices: much faster than x[idx] for a (C, B) index on the CPU
+        flat = idx.reshape(-1)
+        xb = x.index_select(0, flat).reshape(*idx.shape, *x.shape[1:])
+        yb = y.index_select(0, flat).reshape(*idx.shape, *y.shape[1:])
+        return torch.vmap(one_chain, in_dims=(0, 0, 0))(unflatten(W), xb, yb)
 
     return Target(loss=loss, w_star=w_star, n=x.shape[0], unflatten=unflatten, has_data=True)

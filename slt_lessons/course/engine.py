@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import queue
+import subprocess
 import re
 import tempfile
 import time
@@ -135,7 +136,10 @@ class Kernel:
     def __init__(self, cwd: Path):
         from jupyter_client.manager import start_new_kernel
 
-        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), startup_timeout=60)
+        # the kernel process's own stderr holds only its start-up chatter; the learner's output
+        # travels over the iopub channel, which run() drains and discards
+        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), startup_timeout=60,
+                                            stderr=subprocess.DEVNULL)
 
     def run(self, code: str, timeout: float) -> tuple[str, str]:
         """Run ``code``. Returns ``(status, message)``; status is ``ok``, ``error`` (it raised; the

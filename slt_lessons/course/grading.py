@@ -198,7 +198,13 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
 
 
 def record_in_gradebook(root: Path, results) -> None:
+    import warnings
+
     from nbgrader.api import Gradebook
+
+    # nbgrader 0.9.6's update_or_create_submission triggers SQLAlchemy's harmless
+    # "not in session" warning on every new submission
+    warnings.filterwarnings("ignore", message=".*not in session.*")
 
     url = os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
     with Gradebook(url) as gb:

@@ -1,0 +1,264 @@
+"""Tests of the lesson-5 checks (slt_lessons/checks/llc.py): the reference passes, correct
+variants written differently pass, plausible mistakes fail."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from slt_lessons import diagnostics, llc, potentials
+from slt_lessons.checks import check
+from slt_lessons.checks import llc as chk
+from slt_lessons.checks.runner import collect, judge
+
+CPU = torch.device("cpu")
+SUITES = ("visible", "hidden")
+REFERENCES = [
+    ("llc.default_nbeta", llc.default_nbeta),
+    ("llc.llc_from_losses", llc.llc_from_losses),
+    ("llc.gaussian_nll", potentials.gaussian_nll),
+    ("llc.effective_sample_size", diagnostics.effective_sample_size),
+    ("llc.split_rhat", diagnostics.split_rhat),
+]
+
+
+def verdicts(exercise_id, fn, suite):
+    return judge(exercise_id, collect(exercise_id, fn, suite, CPU), suite, CPU).verdicts
+
+
+def passes(exercise_id, fn):
+    return all(v.message is None for suite in SUITES for v in verdicts(exercise_id, fn, suite))
+
+
+def missed(exercise_id, fn):
+    """Labels of the cases (both suites) where a wrong function was judged right."""
+    return [v.label for suite in SUITES for v in verdicts(exercise_id, fn, suite) if v.message is None]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+@pytest.mark.parametrize("exercise_id, fn", REFERENCES)
+def test_reference_passes(exercise_id, fn, suite):
+    assert check(exercise_id, fn, suite, device=CPU).passed
+
+
+def test_untouched_stubs_fail():
+    def stub(**kwargs):
+        raise NotImplementedError()
+
+    for exercise_id, _ in REFERENCES:
+        result = judge(exercise_id, collect(exercise_id, stub, "visible", CPU), "visible", CPU)
+        assert not result.passed and "not implemented" in str(result)
+
+
+# ----------------------------------------------------------------------------- default_nbeta
+
+
+def test_default_nbeta():
+    assert passes("llc.default_nbeta", lambda n: n * (1 / math.log(n)))
+    assert passes("llc.default_nbeta", lambda n: torch.tensor(n / math.log(n), dtype=torch.float64))
+    for wrong in (lambda n: n * math.log(n), lambda n: n / math.log10(n), lambda n: 1 / math.log(n),
+                  lambda n: n / math.log2(n)):
+        assert missed("llc.default_nbeta", wrong) == []
+
+
+# ----------------------------------------------------------------------------- llc_from_losses
+
+
+def losses_variant(losses, init_loss, nbeta, burn_in):
+    """Correct: a loop over chains, summing the kept draws explicitly."""
+    kept = losses.shape[1] - burn_in
+    return torch.stack([nbeta * (row[burn_in:].sum() / kept - init_loss) for row in losses])
+
+
+LOSSES_MISTAKES = {
+    "burn-in ignored": lambda losses, init_loss, nbeta, burn_in: nbeta * (losses.mean(1) - init_loss),
+    "burn-in off by one": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[:, burn_in + 1:].mean(1) - init_loss) if burn_in + 1 < losses.shape[1]
+        else nbeta * (losses[:, burn_in - 1:].mean(1) - init_loss),
+    "burn-in cut from the end": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[:, : losses.shape[1] - burn_in].mean(1) - init_loss),
+    "n instead of n beta": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * math.log(nbeta) * (losses[:, burn_in:].mean(1) - init_loss),
+    "averaged over the chains too": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[:, burn_in:].mean() - init_loss),
+    "init loss not subtracted": lambda losses, init_loss, nbeta, burn_in: nbeta * losses[:, burn_in:].mean(1),
+}
+
+
+def test_losses_variant_passes():
+    assert passes("llc.llc_from_losses", losses_variant)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES_MISTAKES))
+def test_losses_mistakes_fail(name):
+    blind = {
+        # no burn-in: ignoring it changes nothing; the float32 case cannot resolve one draw's worth
+        "burn-in ignored": ("no burn-in",),
+        "burn-in off by one": ("float32",),
+        "burn-in cut from the end": ("no burn-in",),
+        "averaged over the chains too": ("one chain",),
+    }.get(name, ())
+    for label in missed("llc.llc_from_losses", LOSSES_MISTAKES[name]):
+        assert label.startswith(blind), label
+
+
+# ----------------------------------------------------------------------------- gaussian_nll
+
+
+def nll_variant(output, y):
+    """Correct: a loop over samples."""
+    return torch.stack([0.5 * ((yi - oi) ** 2).sum() for oi, yi in zip(output, y)]).mean()
+
+
+NLL_MISTAKES = {
+    "mean squared error (no 1/2)": lambda output, y: ((y - output) ** 2).sum(-1).mean(),
+    "mean over the outputs too": lambda output, y: 0.5 * ((y - output) ** 2).mean(),
+    "sum over the batch": lambda output, y: 0.5 * ((y - output) ** 2).sum(),
+}
+
+
+def test_nll_variant_passes():
+    assert passes("llc.gaussian_nll", nll_variant)
+
+
+@pytest.mark.parametrize("name", sorted(NLL_MISTAKES))
+def test_nll_mistakes_fail(name):
+    # one output: a mean over outputs changes nothing; one sample: a sum over the batch neither
+    blind = {"mean over the outputs too": ("5 samples, 1 output",), "sum over the batch": ("one sample",)}.get(name, ())
+    for label in missed("llc.gaussian_nll", NLL_MISTAKES[name]):
+        assert label.startswith(blind), label
+
+
+# ----------------------------------------------------------------------------- autocovariance (helper for ESS)
+
+
+def acov_variant(trace):
+    """Direct sums, lag by lag: γ_k = (1/N) Σ (x_t − x̄)(x_{t+k} − x̄)."""
+    N = trace.shape[-1]
+    y = trace - trace.mean(-1, keepdim=True)
+    return torch.stack([(y[..., : N - k] * y[..., k:]).sum(-1) / N for k in range(N)], -1)
+
+
+def acov_unbiased(trace):
+    N = trace.shape[-1]
+    return acov_variant(trace) * N / (N - torch.arange(N, dtype=trace.dtype))
+
+
+# ----------------------------------------------------------------------------- effective_sample_size
+
+
+def _ess(trace, *, rule="pairs", acov=acov_variant, minus_one=True, inverse=False):
+    N = trace.shape[0]
+    g = acov(trace.to(torch.float64))
+    rho = g / g[0]
+    if rule == "pairs":  # Geyer's initial positive sequence, by a loop
+        tau = -1.0 if minus_one else 0.0
+        for m in range(N // 2):
+            pair = rho[2 * m] + rho[2 * m + 1]
+            if pair <= 0:
+                break
+            tau += 2 * pair
+    elif rule == "single lags":  # stop at the first negative autocorrelation
+        tau = 1.0
+        for k in range(1, N):
+            if rho[k] <= 0:
+                break
+            tau += 2 * rho[k]
+    else:  # no truncation at all
+        tau = -1 + 2 * rho[: 2 * (N // 2)].sum()
+    out = tau if inverse else N / tau
+    return torch.as_tensor(out, dtype=trace.dtype)
+
+
+ESS_MISTAKES = {
+    "truncated at the first negative single lag": lambda trace: _ess(trace, rule="single lags"),
+    "no truncation": lambda trace: _ess(trace, rule="sum all"),
+    "missing the -1 in tau": lambda trace: _ess(trace, minus_one=False),
+    "returns tau instead of N / tau": lambda trace: _ess(trace, inverse=True),
+    "autocovariance with 1/(N - k)": lambda trace: _ess(trace, acov=acov_unbiased),
+}
+
+
+def test_ess_variant_passes():
+    assert passes("llc.effective_sample_size", _ess)
+
+
+@pytest.mark.parametrize("name", sorted(ESS_MISTAKES))
+def test_ess_mistakes_fail(name):
+    # the single-lag rule can stop near the same place as the pair rule: it need not differ beyond the
+    # float32 tolerance, nor for white noise or a negatively correlated trace; the other cases see it
+    blind = ("white noise", "negatively", "float32") if name == "truncated at the first negative single lag" else ()
+    misses = missed("llc.effective_sample_size", ESS_MISTAKES[name])
+    assert all(label.startswith(blind) for label in misses) and len(misses) <= 3, misses
+
+
+def test_ess_truncation_guard():
+    """The cases keep the deciding pair sums clear of zero (else round-off could flip the truncation)."""
+    for suite in SUITES:
+        for case in chk._ess_cases(suite, CPU):
+            trace = case.kwargs["trace"]
+            margin = 1e-6 if trace.dtype == torch.float64 else 1e-3
+            assert chk._pairs_clear_of_zero(trace, margin)
+
+
+# ----------------------------------------------------------------------------- split_rhat
+
+
+def rhat_variant(traces):
+    """Correct: BDA3's formulas written out with explicit sums, halves built by a loop."""
+    C, T = traces.shape
+    n = T // 2
+    seqs = [row[:n] for row in traces] + [row[T - n:] for row in traces]
+    m = len(seqs)
+    means = torch.stack([s.sum() / n for s in seqs])
+    grand = means.sum() / m
+    B = n / (m - 1) * ((means - grand) ** 2).sum()
+    W = torch.stack([((s - mu) ** 2).sum() / (n - 1) for s, mu in zip(seqs, means)]).sum() / m
+    return torch.sqrt(((n - 1) / n * W + B / n) / W)
+
+
+def _rhat_with(*, split=True, unbiased=True, shrink=True, root=True, keep_middle=False):
+    def f(traces):
+        C, T = traces.shape
+        if split:
+            n = T // 2
+            seqs = torch.cat([traces[:, :n], traces[:, n:2 * n] if keep_middle else traces[:, T - n:]])
+        else:
+            n, seqs = T, traces
+        B = n * seqs.mean(1).var(unbiased=True)
+        W = seqs.var(1, unbiased=unbiased).mean()
+        v = ((n - 1) / n * W if shrink else W) + B / n
+        return torch.sqrt(v / W) if root else v / W
+    return f
+
+
+RHAT_MISTAKES = {
+    "chains not split": _rhat_with(split=False),
+    "biased within-chain variances": _rhat_with(unbiased=False),
+    "missing (n - 1)/n": _rhat_with(shrink=False),
+    "no square root": _rhat_with(root=False),
+    "middle draw kept in the first half (odd T)": _rhat_with(keep_middle=True),
+}
+
+
+def test_rhat_variant_passes():
+    assert passes("llc.split_rhat", rhat_variant)
+
+
+@pytest.mark.parametrize("name", sorted(RHAT_MISTAKES))
+def test_rhat_mistakes_fail(name):
+    misses = missed("llc.split_rhat", RHAT_MISTAKES[name])
+    if name.startswith("middle draw"):  # only the odd-length case can see it
+        assert not any(label.startswith("odd") for label in misses)
+    else:
+        assert misses == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_references_pass_on_cuda():
+    for exercise_id, fn in REFERENCES:
+        for suite in SUITES:
+            assert check(exercise_id, fn, suite, device="cuda").passed

@@ -1,0 +1,359 @@
+"""Tests of the lesson-4 checks (slt_lessons/checks/sgld.py): the reference passes, correct
+variants pass, plausible mistakes fail, and the statistical check of the chain is calibrated."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from scipy import stats
+
+from slt_lessons import diagnostics, mala, sgld
+from slt_lessons.checks import check
+from slt_lessons.checks import sgld as chk
+from slt_lessons.checks.runner import collect, judge
+
+CPU = torch.device("cpu")
+SUITES = ("visible", "hidden")
+
+
+def passes(exercise_id, fn, suite):
+    return judge(exercise_id, collect(exercise_id, fn, suite, CPU), suite, CPU).passed
+
+
+def fails_everywhere(exercise_id, fn):
+    """Every case of both suites is judged wrong."""
+    for suite in SUITES:
+        result = judge(exercise_id, collect(exercise_id, fn, suite, CPU), suite, CPU)
+        bad = [v.label for v in result.verdicts if v.message is None]
+        assert not bad, f"{exercise_id}: mistake not caught on {bad}"
+
+
+# ----------------------------------------------------------------------------- references
+
+
+@pytest.mark.parametrize("suite", SUITES)
+@pytest.mark.parametrize(
+    "exercise_id, fn",
+    [("sgld.sgld_step", sgld.sgld_step), ("sgld.stationary_variance", sgld.stationary_variance),
+     ("sgld.mala_log_accept_ratio", mala.mala_log_accept_ratio), ("sgld.sgld_chain", sgld.sgld_chain),
+     ("sgld.langevin_acceptance", diagnostics.langevin_acceptance)],
+)
+def test_reference_passes(exercise_id, fn, suite):
+    assert check(exercise_id, fn, suite, device=CPU).passed
+
+
+def test_untouched_stub_fails_without_crashing():
+    def stub(**kwargs):
+        raise NotImplementedError()
+
+    for exercise_id in ("sgld.sgld_step", "sgld.stationary_variance", "sgld.mala_log_accept_ratio", "sgld.sgld_chain",
+                        "sgld.langevin_acceptance"):
+        result = judge(exercise_id, collect(exercise_id, stub, "visible", CPU), "visible", CPU)
+        assert not result.passed and "not implemented" in str(result)
+
+
+# ----------------------------------------------------------------------------- sgld_step
+
+
+def step_variant(w, grad, w_star, eps, nbeta, gamma, noise):
+    """Correct, written as gradient descent with step eta = eps/2 plus noise sqrt(2 eta)."""
+    eta = eps / 2
+    drift = nbeta * grad + gamma * w - gamma * w_star
+    return (w - eta * drift) + (2 * eta) ** 0.5 * noise
+
+
+STEP_MISTAKES = {
+    "noise scaled by eps": lambda w, grad, w_star, eps, nbeta, gamma, noise:
+        w - (eps / 2) * (nbeta * grad + gamma * (w - w_star)) + eps * noise,
+    "missing factor 1/2": lambda w, grad, w_star, eps, nbeta, gamma, noise:
+        w - eps * (nbeta * grad + gamma * (w - w_star)) + math.sqrt(eps) * noise,
+    "wrong sign of the localization": lambda w, grad, w_star, eps, nbeta, gamma, noise:
+        w - (eps / 2) * (nbeta * grad - gamma * (w - w_star)) + math.sqrt(eps) * noise,
+    "tempering applied twice": lambda w, grad, w_star, eps, nbeta, gamma, noise:
+        w - (eps / 2) * (nbeta**2 * grad + gamma * (w - w_star)) + math.sqrt(eps) * noise,
+    "gradient ascent": lambda w, grad, w_star, eps, nbeta, gamma, noise:
+        w + (eps / 2) * (nbeta * grad + gamma * (w - w_star)) + math.sqrt(eps) * noise,
+}
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_step_variant_passes(suite):
+    assert passes("sgld.sgld_step", step_variant, suite)
+
+
+# cases that cannot see a mistake by design: no noise, no localization
+STEP_BLIND = {"noise scaled by eps": "no noise", "wrong sign of the localization": "no localization"}
+
+
+@pytest.mark.parametrize("name", sorted(STEP_MISTAKES))
+def test_step_mistakes_fail(name):
+    for suite in SUITES:
+        result = judge("sgld.sgld_step", collect("sgld.sgld_step", STEP_MISTAKES[name], suite, CPU), suite, CPU)
+        missed = [v.label for v in result.verdicts if v.message is None]
+        assert all(label.startswith(STEP_BLIND.get(name, "-")) for label in missed), missed
+
+
+# ----------------------------------------------------------------------------- stationary_variance
+
+
+def variance_variant(kappa, gamma, eps):
+    """Correct, via the fixed point v = rho² v + eps of the AR(1) recursion."""
+    rho = 1 - eps * (kappa + gamma) / 2
+    return eps / (1 - rho**2)
+
+
+VARIANCE_MISTAKES = {
+    "continuous-time variance": lambda kappa, gamma, eps: 1 / (kappa + gamma) + 0 * eps,
+    "eps a / 2 instead of / 4": lambda kappa, gamma, eps: 1 / ((kappa + gamma) * (1 - eps * (kappa + gamma) / 2)),
+    "gamma forgotten": lambda kappa, gamma, eps: 1 / (kappa * (1 - eps * kappa / 4)) + 0 * gamma,
+    "deflated instead of inflated": lambda kappa, gamma, eps: (1 - eps * (kappa + gamma) / 4) / (kappa + gamma),
+}
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_variance_variant_passes(suite):
+    assert passes("sgld.stationary_variance", variance_variant, suite)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANCE_MISTAKES))
+def test_variance_mistakes_fail(name):
+    for suite in SUITES:
+        assert not passes("sgld.stationary_variance", VARIANCE_MISTAKES[name], suite)
+
+
+# ----------------------------------------------------------------------------- mala_log_accept_ratio
+
+
+def mala_variant(w, w_new, logp, logp_new, grad_logp, grad_logp_new, eps):
+    """Correct, via normal log-densities of both proposal moves and an explicit minimum."""
+    fwd = torch.distributions.Normal(w + eps / 2 * grad_logp, math.sqrt(eps)).log_prob(w_new).sum(-1)
+    bwd = torch.distributions.Normal(w_new + eps / 2 * grad_logp_new, math.sqrt(eps)).log_prob(w).sum(-1)
+    return torch.minimum(logp_new + bwd - logp - fwd, torch.zeros_like(logp))
+
+
+def _mala_with(backward_sign=1.0, denom=2.0, clamp=True, correction=True, reduce=True):
+    def f(w, w_new, logp, logp_new, grad_logp, grad_logp_new, eps):
+        s = (lambda x: x.sum(-1)) if reduce else (lambda x: x)
+        fwd = -s((w_new - w - eps / 2 * grad_logp) ** 2) / (denom * eps)
+        bwd = -s((w - w_new - backward_sign * eps / 2 * grad_logp_new) ** 2) / (denom * eps)
+        r = logp_new - logp + ((bwd - fwd) if correction else 0)
+        return torch.clamp(r, max=0.0) if clamp else r
+    return f
+
+
+MALA_MISTAKES = {
+    "no min(1, .)": _mala_with(clamp=False),
+    "no proposal correction (random-walk Metropolis ratio)": _mala_with(correction=False),
+    "wrong sign of the gradient in the reverse move": _mala_with(backward_sign=-1.0),
+    "variance eps/2 in the proposal density": _mala_with(denom=1.0),
+}
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_mala_variant_passes(suite):
+    assert passes("sgld.mala_log_accept_ratio", mala_variant, suite)
+
+
+@pytest.mark.parametrize("name", sorted(MALA_MISTAKES))
+def test_mala_mistakes_fail(name):
+    if name != "no min(1, .)":
+        fails_everywhere("sgld.mala_log_accept_ratio", MALA_MISTAKES[name])
+    else:  # the one-chain case is a rejected proposal, where min(1, .) changes nothing
+        for suite in SUITES:
+            result = judge("sgld.mala_log_accept_ratio", collect("sgld.mala_log_accept_ratio",
+                           MALA_MISTAKES[name], suite, CPU), suite, CPU)
+            missed = [v.label for v in result.verdicts if v.message is None]
+            assert all(label.startswith("one chain") for label in missed), missed
+
+
+def test_mala_unsummed_fails():
+    assert not passes("sgld.mala_log_accept_ratio", _mala_with(reduce=False), "visible")
+
+
+# ----------------------------------------------------------------------------- sgld_chain
+
+
+def chain_from_step(step):
+    """A chain in the reference's draw order, built from a given step (correct or not)."""
+    def chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+        w, out = w0, []
+        for _ in range(n_steps):
+            noise = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+            w = step(w, grad_fn(w), w_star, eps, nbeta, gamma, noise)
+            out.append(w)
+        return torch.stack(out)
+    return chain
+
+
+def chain_loop_over_chains(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """Correct: one chain at a time, each drawing all its noise up front (another draw order)."""
+    rows = []
+    for w in w0:
+        noise = torch.randn((n_steps, *w.shape), generator=generator, dtype=w.dtype, device=w.device)
+        states = []
+        for t in range(n_steps):
+            w = w - (eps / 2) * (nbeta * grad_fn(w) + gamma * (w - w_star)) + math.sqrt(eps) * noise[t]
+            states.append(w)
+        rows.append(torch.stack(states))
+    return torch.stack(rows, 1)
+
+
+def chain_in_float64(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """Correct: draws the noise in the input dtype, computes in float64, casts back at the end."""
+    w, out = w0.double(), []
+    for _ in range(n_steps):
+        noise = torch.randn(w.shape, generator=generator, dtype=w0.dtype, device=w.device).double()
+        grad = grad_fn(w.to(w0.dtype)).double()
+        w = w - (eps / 2) * (nbeta * grad + gamma * (w - w_star.double())) + math.sqrt(eps) * noise
+        out.append(w)
+    return torch.stack(out).to(w0.dtype)
+
+
+@pytest.mark.parametrize("variant", [chain_loop_over_chains, chain_in_float64, chain_from_step(step_variant)])
+def test_chain_variants_pass(variant):
+    for suite in SUITES:
+        assert passes("sgld.sgld_chain", variant, suite)
+
+
+def chain_reusing_noise(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    noise = torch.randn(w0.shape, generator=generator, dtype=w0.dtype, device=w0.device)
+    return chain_from_step(lambda w, g, ws, e, nb, ga, _: sgld.sgld_step(w, g, ws, e, nb, ga, noise))(
+        grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator)
+
+
+def chain_sharing_noise_between_chains(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    step = lambda w, g, ws, e, nb, ga, z: sgld.sgld_step(w, g, ws, e, nb, ga, z[:1].expand_as(z))  # noqa: E731
+    return chain_from_step(step)(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator)
+
+
+CHAIN_MISTAKES = {
+    "noise scaled by eps": chain_from_step(STEP_MISTAKES["noise scaled by eps"]),
+    "missing factor 1/2": chain_from_step(STEP_MISTAKES["missing factor 1/2"]),
+    "wrong sign of the localization": chain_from_step(STEP_MISTAKES["wrong sign of the localization"]),
+    "tempering applied twice": chain_from_step(STEP_MISTAKES["tempering applied twice"]),
+    "noise sqrt(2 eps) (the other Langevin convention, half applied)": chain_from_step(
+        lambda w, g, ws, e, nb, ga, z: w - (e / 2) * (nb * g + ga * (w - ws)) + math.sqrt(2 * e) * z),
+    "nbeta multiplies the localization too": chain_from_step(
+        lambda w, g, ws, e, nb, ga, z: w - (e / 2) * nb * (g + ga * (w - ws)) + math.sqrt(e) * z),
+    "the same noise at every step": chain_reusing_noise,
+    "one noise draw shared by all chains": chain_sharing_noise_between_chains,
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAIN_MISTAKES))
+def test_chain_mistakes_fail(name):
+    fails_everywhere("sgld.sgld_chain", CHAIN_MISTAKES[name])
+
+
+def test_chain_wrong_shape_fails():
+    def with_start(grad_fn, w0, **kw):
+        return torch.cat([w0[None], sgld.sgld_chain(grad_fn, w0, **kw)])
+    assert not passes("sgld.sgld_chain", with_start, "visible")
+
+
+REQUIRED = ("noise scaled by eps", "missing factor 1/2", "wrong sign of the localization", "tempering applied twice")
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_chain_mistakes_fail_by_a_wide_margin_over_seeds(name):
+    """Power by construction, not by luck of the fixed seeds: over 20 other seeds every case puts
+    each required mistake far below the level (largest smallest p-value < ALPHA / 10)."""
+    for suite in SUITES:
+        for seed in range(20):
+            for case in chk.chain_cases(suite, CPU, seed=seed):
+                out = CHAIN_MISTAKES[name](**{k: (v.clone() if isinstance(v, torch.Tensor) else v)
+                                              for k, v in case.kwargs.items()})
+                if not bool(torch.isfinite(out).all()):
+                    continue  # judged wrong outright
+                p, _ = chk.chain_pvalues(case, out)
+                assert min(p.values()) < chk.ALPHA / 10, (name, suite, seed, case.label, p)
+
+
+def test_chain_check_calibrated_over_1000_seeds():
+    """The reference fails no case over 1000 seeds, and each test's p-values are uniform (KS)."""
+    failures, pvalues = [], {}
+    for seed in range(1000):
+        for suite in SUITES:
+            for case in chk.chain_cases(suite, CPU, seed=seed):
+                out = sgld.sgld_chain(**case.kwargs)
+                if seed == 0:  # the judge itself (shape, dtype, device, then the tests below)
+                    assert chk.judge_chain(case, out, out) is None
+                p, _ = chk.chain_pvalues(case, out)
+                if min(p.values()) < chk.ALPHA:  # exactly the judge's rule
+                    failures.append((seed, case.label))
+                for name, v in p.items():
+                    pvalues.setdefault(name, []).append(v)
+    assert failures == []
+    for name, ps in pvalues.items():
+        assert len(ps) == 5000
+        # a two-sided p-value of a continuous statistic is uniform under the null: KS at level 1e-6
+        assert stats.kstest(ps, "uniform").pvalue > 1e-6, name
+
+
+# ----------------------------------------------------------------------------- langevin_acceptance
+
+
+def acceptance_variant(target, W, w_star, nbeta, gamma, eps, noise):
+    """Correct, from the loss gradient directly and the normal densities of both moves."""
+    loss, grad = target.loss_and_grad(W)
+    W_new = W - (eps / 2) * (nbeta * grad + gamma * (W - w_star)) + math.sqrt(eps) * noise
+    loss_new, grad_new = target.loss_and_grad(W_new)
+
+    def log_p(w, l):
+        return -nbeta * l - gamma / 2 * ((w - w_star) ** 2).sum(-1)
+
+    def drift(w, g):
+        return w - (eps / 2) * (nbeta * g + gamma * (w - w_star))
+
+    normal = torch.distributions.Normal
+    log_fwd = normal(drift(W, grad), math.sqrt(eps)).log_prob(W_new).sum(-1)
+    log_bwd = normal(drift(W_new, grad_new), math.sqrt(eps)).log_prob(W).sum(-1)
+    return torch.exp(torch.clamp(log_p(W_new, loss_new) + log_bwd - log_p(W, loss) - log_fwd, max=0))
+
+
+def _acceptance_with(*, exp=True, clamp=True, noise_scale=math.sqrt, loc_sign=1.0):
+    def f(target, W, w_star, nbeta, gamma, eps, noise):
+        loss, grad = target.loss_and_grad(W)
+        W_new = W - (eps / 2) * (nbeta * grad + loc_sign * gamma * (W - w_star)) + noise_scale(eps) * noise
+        loss_new, grad_new = target.loss_and_grad(W_new)
+        lp = lambda w, l: -nbeta * l - gamma / 2 * ((w - w_star) ** 2).sum(-1)  # noqa: E731
+        glp = lambda w, g: -(nbeta * g + gamma * (w - w_star))  # noqa: E731
+        r = mala.mala_log_accept_ratio(W, W_new, lp(W, loss), lp(W_new, loss_new), glp(W, grad), glp(W_new, grad_new), eps)
+        if not clamp:  # the same log-ratio without min(0, .)
+            fwd = -((W_new - W - eps / 2 * glp(W, grad)) ** 2).sum(-1) / (2 * eps)
+            bwd = -((W - W_new - eps / 2 * glp(W_new, grad_new)) ** 2).sum(-1) / (2 * eps)
+            r = lp(W_new, loss_new) - lp(W, loss) + bwd - fwd
+        return r.exp() if exp else r
+    return f
+
+
+ACCEPTANCE_MISTAKES = {
+    "log-probability returned": _acceptance_with(exp=False),
+    "probability not capped at 1": _acceptance_with(clamp=False),
+    "proposal with noise eps instead of sqrt(eps)": _acceptance_with(noise_scale=lambda eps: eps),
+    "proposal with the wrong sign of the localization": _acceptance_with(loc_sign=-1.0),
+}
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_acceptance_variant_passes(suite):
+    assert passes("sgld.langevin_acceptance", acceptance_variant, suite)
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTANCE_MISTAKES))
+def test_acceptance_mistakes_fail(name):
+    fails_everywhere("sgld.langevin_acceptance", ACCEPTANCE_MISTAKES[name])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_references_pass_on_cuda():
+    """Cases are built on the device (generators included), and judged there."""
+    for exercise_id, fn in [("sgld.sgld_step", sgld.sgld_step), ("sgld.stationary_variance", sgld.stationary_variance),
+                            ("sgld.mala_log_accept_ratio", mala.mala_log_accept_ratio),
+                            ("sgld.sgld_chain", sgld.sgld_chain),
+                            ("sgld.langevin_acceptance", diagnostics.langevin_acceptance)]:
+        for suite in SUITES:
+            assert check(exercise_id, fn, suite, device="cuda").passed
