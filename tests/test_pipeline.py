@@ -89,3 +89,14 @@ def test_kernel_death_is_reported(repo, tmp_path):
     res = run_cli("check", path, cwd=repo.root)
     assert res.returncode == 1
     assert "kernel died" in res.stdout
+
+
+def test_self_check_of_a_renamed_notebook_with_stripped_metadata(repo, tmp_path):
+    nb = nbformat.read(repo.solutions / "l1_posteriors" / "l1_posteriors.ipynb", as_version=4)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    path = tmp_path / "my work.ipynb"
+    nbformat.write(nb, path)
+    res = run_cli("check", path, cwd=repo.root)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "l1_posteriors: 12 / 12 points" in res.stdout and "metadata is missing" in res.stdout
