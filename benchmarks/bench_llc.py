@@ -47,12 +47,13 @@ def reference_value(pr, nbeta, gamma, device, mala_steps):
     return float(y.mean()), se, f"MALA ({mala_steps} steps × 64, acc {float(run.accept_rate.mean()):.2f})"
 
 
-def ours(pr, args, steps, device):
+def ours(pr, args, steps, device, seed=None):
     kw = pr.kwargs()
     if pr.w_star is not None:
         kw["w_star"] = pr.w_star.to(device)
     t0 = time.perf_counter()
-    res = llc.estimate_llc(**kw, n_chains=args.chains, n_steps=steps, seed=args.seed, progress=False, theory=pr.lam)
+    seed = args.seed if seed is None else seed
+    res = llc.estimate_llc(**kw, n_chains=args.chains, n_steps=steps, seed=seed, progress=False, theory=pr.lam)
     if device.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
@@ -114,6 +115,8 @@ def main():
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-devinterp", action="store_true")
+    p.add_argument("--reruns", type=int, default=0,
+                   help="rerun ours with this many other seeds and compare their scatter with the stated SE")
     p.add_argument("--only", default="", help="run only problems whose name contains this")
     args = p.parse_args()
     if args.threads:
@@ -151,6 +154,11 @@ def main():
         rate = args.chains * steps / dt
         row = dict(name=pr.name, lam=pr.lam, ref=ref, ref_se=ref_se, how=how, steps=steps, llc=res.llc, se=res.se,
                    rhat=res.rhat, dt=dt, rate=rate, acc=float(res.acceptance.mean()), div=int(res.diverged.sum()))
+        if args.reruns:
+            runs = [res] + [ours(pr, args, steps, device, seed=args.seed + k)[0] for k in range(1, args.reruns + 1)]
+            est = torch.tensor([r.llc for r in runs])
+            row.update(rerun_sd=float(est.std()), rerun_se=float(torch.tensor([r.se for r in runs]).mean()),
+                       reruns=len(runs))
         if have_di:
             di, di_se, di_dt, T = devinterp_run(pr, args, steps, burn_in, gamma, eps, nbeta)
             row.update(di=di, di_se=di_se, di_dt=di_dt, di_rate=args.di_chains * steps / di_dt, di_T=T)
@@ -168,6 +176,9 @@ def _print_row(r, args, have_di):
     print(f"\n== {r['name']}: exact λ = {r['lam']:g}; reference {r['ref']:.4f} ± {r['ref_se']:.4f} ({r['how']}); {r['steps']} steps/chain")
     print(f"   ours      ({args.chains:4d} chains): {r['llc']:.4f} ± {r['se']:.4f}  [{_agree(r['llc'], r['se'], r['ref'], r['ref_se'])}]"
           f"  R̂ {r['rhat']:.3f}, accept {r['acc']:.3f}, diverged {r['div']};  {r['dt']:.2f} s, {r['rate']:,.0f} chain-steps/s")
+    if "reruns" in r:
+        print(f"   ours over {r['reruns']} seeds: estimates scatter with SD {r['rerun_sd']:.4f}; stated SE {r['rerun_se']:.4f} "
+              f"(ratio {r['rerun_sd'] / r['rerun_se']:.2f}; an honest SE gives about 1, within ±{1 / math.sqrt(2 * (r['reruns'] - 1)):.2f})")
     if have_di:
         print(f"   devinterp ({args.di_chains:4d} chains): {r['di']:.4f} ± {r['di_se']:.4f}  [{_agree(r['di'], r['di_se'], r['ref'], r['ref_se'])}]"
               f"  (its average includes its burn-in; {r['di_T']} steps recorded);  {r['di_dt']:.2f} s, {r['di_rate']:,.0f} chain-steps/s")

@@ -73,6 +73,10 @@ def make_class(repo):
     subs["wrong_shape"] = (_answer(sol(), "normalize_log_density",
         "def normalize_log_density(log_density, log_weights):\n"
         "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).flatten()\n"), 10, "wrong shape")
+    # CPU-only machines have no second real device; torch's "meta" device stands in for one
+    subs["wrong_device"] = (_answer(sol(), "normalize_log_density",
+        "def normalize_log_density(log_density, log_weights):\n"
+        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).to('meta')\n"), 10, "wrong device")
     subs["enormous_output"] = (_answer(sol(), "posterior_mean",
         "for _ in range(200_000):\n    print('x' * 100)\n"
         "def posterior_mean(log_posterior, values, log_weights):\n"
@@ -104,7 +108,7 @@ def graded(repo, tmp_path_factory):
 
 CASES = ["reference", "untouched", "wrong_hidden", "exception", "infinite_loop", "ignores_interrupt",
          "kernel_death", "edited_test", "deleted_test", "stripped_metadata", "patched_checker",
-         "calls_reference", "wrong_type", "wrong_shape", "enormous_output", "missing_notebook", "other_assignment"]
+         "calls_reference", "wrong_type", "wrong_shape", "wrong_device", "enormous_output", "missing_notebook", "other_assignment"]
 
 
 @pytest.mark.parametrize("student", CASES)

@@ -247,7 +247,7 @@ print(f"{name}: lambda = {fit.lam:.4f} (exact 1/2), m = {fit.m:.3f} (exact 2)")
 lam_eff = free_energy.lambda_eff_quad(models_K[name][0], ns, models_K[name][1], order=8, device=device).cpu()
 plt.semilogx(ns, lam_eff, "o-", ms=3, label=r"local slope $dF^0_n/d\log n = E_n[nK]$")
 plt.semilogx(ns, 0.5 - 1 / ns.log(), "--", label=r"$\lambda - (m-1)/\log n$")
-plt.axhline(0.5, color="k", lw=0.8, label=r"$\lambda = 1/2$")
+plt.axhline(0.5, color="tab:green", ls="--", lw=1.2, label=r"$\lambda = 1/2$")
 plt.axhline(1.0, color="gray", ls=":", label="d/2 = 1")
 plt.xlabel("n"); plt.legend(); plt.title(r"$K = w_1^2 w_2^2$: the slope creeps up to $\lambda$"); plt.show()
 
