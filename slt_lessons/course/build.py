@@ -97,11 +97,21 @@ def build(repo: Repo, *, check: bool = False, execute: bool = True, only: list[s
             executed, problem = _execute_solution(source_nb, sol_path.parent)
             if problem:
                 raise CourseError(f"the solution of {a} did not run cleanly: {problem}")
-            for cell in executed.cells:
-                cell.get("metadata", {}).pop("execution", None)
+            _strip_volatile(executed)
             sol_path.write_text(_dump(executed))
             log(f"wrote {sol_path.relative_to(repo.root)} (executed)")
     return problems
+
+
+def _strip_volatile(nb) -> None:
+    """Drop what changes on every run without meaning anything: cell timings, and progress-bar
+    widgets (random model ids; in a saved notebook they show only their first frame)."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop("execution", None)
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs
+                            if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
 
 
 def _execute_solution(source_nb, cwd: Path):

@@ -46,7 +46,8 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, *, fast: bool, timeout: int | 
         interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
     )
     problem = None
-    with environment(SLT_FAST="1" if fast else None, NBGRADER_EXECUTION=None, MPLBACKEND="module://matplotlib_inline.backend_inline"):
+    with environment(SLT_FAST="1" if fast else None, NBGRADER_EXECUTION=None,
+                     MPLBACKEND="module://matplotlib_inline.backend_inline"):
         try:
             client.execute()
         except DeadKernelError as exc:
