@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from slt_lessons.checks import registry
-from slt_lessons.checks.runner import collect, judge
+from slt_lessons.checks.runner import collect, judge, passes
 
 IDS = [
     "degenerate.fisher_information",
@@ -30,10 +30,6 @@ IDS = [
 
 def run(exercise_id, fn, suite):
     return judge(exercise_id, collect(exercise_id, fn, suite, device="cpu"), suite, device="cpu")
-
-
-def passes(exercise_id, fn):
-    return all(run(exercise_id, fn, suite).passed for suite in registry.SUITES)
 
 
 @pytest.mark.parametrize("suite", registry.SUITES)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from slt_lessons.checks import registry
-from slt_lessons.checks.runner import collect, judge
+from slt_lessons.checks.runner import collect, judge, passes
 
 IDS = [
     "free_energy.free_energy_grid",
@@ -24,10 +24,6 @@ IDS = [
 
 def run(exercise_id, fn, suite):
     return judge(exercise_id, collect(exercise_id, fn, suite, device="cpu"), suite, device="cpu")
-
-
-def passes(exercise_id, fn):
-    return all(run(exercise_id, fn, suite).passed for suite in registry.SUITES)
 
 
 @pytest.mark.parametrize("suite", registry.SUITES)

@@ -17,7 +17,7 @@ import torch
 from slt_lessons.checks import registry
 from slt_lessons.device import get_device
 
-__all__ = ["check", "collect", "judge", "CheckResult", "CheckFailed", "Outcome"]
+__all__ = ["check", "passes", "collect", "judge", "CheckResult", "CheckFailed", "Outcome"]
 
 
 class CheckFailed(AssertionError):
@@ -149,3 +149,8 @@ def check(exercise_id: str, fn: Callable, suite: str = "visible", *, device=None
     else:
         print(result)
     return result
+
+
+def passes(exercise_id: str, fn: Callable, suites=registry.SUITES, *, device=None) -> bool:
+    """Whether ``fn`` is right on every case of ``suites`` (both by default), without printing."""
+    return all(judge(exercise_id, collect(exercise_id, fn, s, device), s, device).passed for s in suites)
