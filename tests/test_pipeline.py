@@ -100,3 +100,24 @@ def test_self_check_of_a_renamed_notebook_with_stripped_metadata(repo, tmp_path)
     res = run_cli("check", path, cwd=repo.root)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "l1_posteriors: 12 / 12 points" in res.stdout and "metadata is missing" in res.stdout
+
+
+def test_self_check_without_the_course_source_uses_the_visible_checks(repo, tmp_path):
+    """A learner who has only the learner notebooks (no course/, so no hidden tests)."""
+    import shutil
+
+    from slt_lessons.course.selfcheck import check_notebook, table
+
+    shutil.copy(repo.exercises / "l1_posteriors" / "l1_posteriors.ipynb", tmp_path / "l1_posteriors.ipynb")
+    nb = nbformat.read(tmp_path / "l1_posteriors.ipynb", as_version=4)
+    sol = nbformat.read(repo.solutions / "l1_posteriors" / "l1_posteriors.ipynb", as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in sol.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers and gid != "posterior-sample_grid":
+            c.source = answers[gid]
+    nbformat.write(nb, tmp_path / "l1_posteriors.ipynb")
+    result = check_notebook(None, tmp_path / "l1_posteriors.ipynb")
+    assert (result.score, result.max_score) == (10, 12)
+    assert "visible checks only" in table(result)
+    assert all("hidden checks" not in e.feedback for e in result.exercises)

@@ -198,7 +198,7 @@ def _record_code(ex_id: str, name: str, path: Path) -> str:
     )
 
 
-def _verdict(ex_id: str, data: dict) -> tuple[bool, str]:
+def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str]:
     if data.get("missing"):
         return False, "no answer: the function is not defined after running your answer cell"
     if data.get("not_callable"):
@@ -207,15 +207,20 @@ def _verdict(ex_id: str, data: dict) -> tuple[bool, str]:
         return False, ("your function calls the course's reference implementation of this exercise; "
                        "write it yourself (other exercises' library functions are fine)")
     texts, ok = [], True
-    for suite in registry.SUITES:
+    for suite in suites:
         result = judge(ex_id, data[suite], suite)
         ok &= result.passed
         texts.append(str(result))
     return ok, "\n".join(texts)
 
 
-def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: Limits = Limits(), log=lambda s: None) -> SubmissionGrade:
-    source = nbformat.read(repo.source_notebook(assignment), as_version=4)
+def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: Limits = Limits(),
+                     source: nbformat.NotebookNode | None = None, suites=registry.SUITES) -> SubmissionGrade:
+    """Grade one submission. ``source`` defaults to the assignment's course source; ``suites`` are
+    the check suites that count (both by default; a learner without the course source has only
+    the visible ones)."""
+    if source is None:
+        source = nbformat.read(repo.source_notebook(assignment), as_version=4)
     setup, planned = lesson_plan(source)
     result = SubmissionGrade(assignment)
 
@@ -292,7 +297,7 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
         data = recorded.get(p.exercise_id)
         if isinstance(data, dict):
             try:
-                ok, text = _verdict(p.exercise_id, data)
+                ok, text = _verdict(p.exercise_id, data, suites)
             except Exception as exc:  # a malformed recording must not stop the other exercises
                 ok, text = False, f"the recorded results could not be judged ({type(exc).__name__}: {exc})"
         else:
@@ -304,8 +309,8 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
     return result
 
 
-def _other_assignment(repo: Repo, nb, assignment: str) -> str | None:
-    for a in repo.assignments():
+def _other_assignment(repo: Repo | None, nb, assignment: str) -> str | None:
+    for a in (repo.assignments() if repo is not None else []):
         if a == assignment or not repo.source_notebook(a).is_file():
             continue
         _, planned = lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))
