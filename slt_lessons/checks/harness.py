@@ -11,6 +11,7 @@ reference function (by its code object, so renaming or aliasing it does not hide
 from __future__ import annotations
 
 import sys
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -27,15 +28,8 @@ def _portable(value: Any) -> Any:
         return value.detach()
     if isinstance(value, (tuple, list)):
         return type(value)(_portable(v) for v in value)
-    if value is None or isinstance(value, (bool, int, float, complex, str)):
+    if value is None or isinstance(value, (bool, int, float, complex, str, Fraction)):
         return value
-    try:
-        from fractions import Fraction
-
-        if isinstance(value, Fraction):
-            return value
-    except ImportError:  # pragma: no cover
-        pass
     return f"<unsupported result of type {type(value).__name__}>"
 
 

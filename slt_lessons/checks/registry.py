@@ -10,7 +10,7 @@ outputs alone, away from the code that produced them (see :func:`collect` and
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
@@ -213,20 +213,3 @@ def scalar_close(rtol: float, atol: float, rtol32: float | None = None, atol32: 
         return None
 
     return judge
-
-
-@dataclass
-class TupleJudge:
-    """Judge a tuple output element by element, each with its own judge and name."""
-
-    parts: Sequence[tuple[str, Callable[[Case, Any, Any], str | None]]]
-    _names: list[str] = field(default_factory=list)
-
-    def __call__(self, case: Case, expected: Any, got: Any) -> str | None:
-        if not isinstance(got, (tuple, list)) or len(got) != len(self.parts):
-            return f"result: expected a tuple of {len(self.parts)} ({', '.join(n for n, _ in self.parts)}), got {describe(got)}"
-        for (name, judge), e, g in zip(self.parts, expected, got):
-            msg = judge(case, e, g)
-            if msg:
-                return f"{name}: {msg.removeprefix('result: ')}"
-        return None

@@ -1,10 +1,9 @@
-"""Running notebooks in a real Jupyter kernel (nbclient) and reading the graded cells' results."""
+"""Running a whole notebook in a real Jupyter kernel (nbclient): how the build executes solutions."""
 
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -55,31 +54,3 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, *, fast: bool, timeout: int | 
         except CellTimeoutError as exc:
             problem = f"a cell ran longer than {timeout} s and could not be interrupted ({exc})"
     return nb, problem
-
-
-@dataclass
-class CellGrade:
-    grade_id: str
-    points: float
-    max_points: float
-    message: str
-
-
-def graded_cells(nb: nbformat.NotebookNode) -> list[CellGrade]:
-    """Points of each graded test cell of an executed notebook: full marks unless it raised."""
-    grades = []
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if not meta.get("grade") or cell.cell_type != "code":
-            continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        executed = cell.get("execution_count") is not None
-        if errors:
-            e = errors[0]
-            msg = f"{e.get('ename')}: {e.get('evalue')}"
-            grades.append(CellGrade(meta["grade_id"], 0.0, float(meta.get("points", 0)), msg))
-        elif not executed:
-            grades.append(CellGrade(meta["grade_id"], 0.0, float(meta.get("points", 0)), "not run (the notebook stopped before this cell)"))
-        else:
-            grades.append(CellGrade(meta["grade_id"], float(meta.get("points", 0)), float(meta.get("points", 0)), "passed"))
-    return grades

@@ -6,9 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSIGNMENTS_DIR = "source"
-
-
 class CourseError(Exception):
     """A problem the user can fix (missing notebook, unknown assignment): printed without a traceback."""
 
