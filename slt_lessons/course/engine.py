@@ -237,11 +237,15 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
     answers, notes = find_answers(nb, planned)
     result.notes.extend(notes)
     if not answers:
-        other = _other_assignment(repo, nb, assignment)
+        other = match_assignment(repo, nb, exclude=assignment)
         return zero_all(f"this notebook holds none of {assignment}'s exercises"
-                        + (f"; it looks like {other}" if other else ""))
+                        + (f"; it looks like a notebook of {other}" if other else ""))
 
-    start = time.monotonic()
+    deadline = time.monotonic() + limits.submission_s
+
+    def left() -> float:
+        return deadline - time.monotonic()
+
     with tempfile.TemporaryDirectory(prefix="slt-grade-") as tmp:
         tmpdir = Path(tmp)
         kernel = None
@@ -252,28 +256,25 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
             if p.exercise_id not in answers:
                 recorded[p.exercise_id] = "no answer cell for this exercise in the notebook"
                 continue
-            left = limits.submission_s - (time.monotonic() - start)
-            if left <= 0:
+            if left() <= 0:
                 recorded[p.exercise_id] = f"not graded: the submission used up its {limits.submission_s:g} s"
                 continue
             if kernel is None:
                 kernel = Kernel(Path(path).parent)
-                status, message = kernel.run("\n".join(setup) + "\n", min(limits.startup_s, left))
+                status, message = kernel.run("\n".join(setup) + "\n", min(limits.startup_s, left()))
                 if status != "ok":
                     kernel.stop()
                     kernel = None
                     recorded[p.exercise_id] = f"the lesson's set-up cells could not run: {message}"
                     continue
             out = tmpdir / f"{i}.pt"
-            code = answers[p.exercise_id] + "\n"
-            left = limits.submission_s - (time.monotonic() - start)
             t0 = time.monotonic()
-            status, message = kernel.run(code, min(limits.exercise_s, left))
+            status, message = kernel.run(answers[p.exercise_id] + "\n", min(limits.exercise_s, left()))
             if status == "error":
                 notes_for[p.exercise_id] = f"your answer cell raised {message}"
             if status in ("ok", "error"):
-                left = limits.submission_s - (time.monotonic() - start)
-                status, message = kernel.run(_record_code(p.exercise_id, p.function_name, out), min(limits.exercise_s, max(left, 1)))
+                status, message = kernel.run(_record_code(p.exercise_id, p.function_name, out),
+                                             min(limits.exercise_s, max(left(), 1)))
                 if status == "error":
                     status, message = "broken", f"the grading code failed after your answer ran ({message})"
             seconds[p.exercise_id] = time.monotonic() - t0
@@ -309,15 +310,17 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
     return result
 
 
-def _other_assignment(repo: Repo | None, nb, assignment: str) -> str | None:
+def match_assignment(repo: Repo | None, nb, exclude: str | None = None) -> str | None:
+    """The assignment whose exercises' answers ``nb`` holds most of (found as for grading:
+    by grade_id, else by the cells that define the functions); None if it holds none."""
+    best, most = None, 0
     for a in (repo.assignments() if repo is not None else []):
-        if a == assignment or not repo.source_notebook(a).is_file():
+        if a == exclude or not repo.source_notebook(a).is_file():
             continue
-        _, planned = lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))
-        answers, _ = find_answers(nb, planned)
-        if answers:
-            return f"a notebook of {a}"
-    return None
+        answers, _ = find_answers(nb, lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))[1])
+        if len(answers) > most:
+            best, most = a, len(answers)
+    return best
 
 
 def to_json(grade: SubmissionGrade) -> str:

@@ -1,8 +1,9 @@
-"""``slt-course grade`` and ``slt-course demo``: real nbgrader autograding, then a grade table.
+"""``slt-course grade`` (the robust engine) and ``slt-course demo`` (plain nbgrader autograde).
 
 The instructor root (``--root``, ``$SLT_COURSE_ROOT``, default ``<repo>/.instructor``) holds
-nbgrader's state: ``submitted/<student>/<assignment>/<assignment>.ipynb`` in,
-``autograded/``, ``gradebook.db`` (sqlite, absolute path) and ``grades.csv`` out.
+nbgrader's state: ``submitted/<student>/<assignment>/<assignment>.ipynb`` in; the gradebook
+(sqlite at an absolute path, or ``$SLT_DB_URL``), ``grades.csv`` and ``feedback/`` (or nbgrader's
+``autograded/``) out. Both paths share how submissions are found, checked and recorded.
 """
 
 from __future__ import annotations
@@ -41,11 +42,6 @@ def register_assignments(repo: Repo, root: Path, assignments: list[str]) -> None
         res = _nbgrader(repo, root, "generate_assignment", a, "--force")
         if res.returncode != 0:
             raise CourseError(f"nbgrader generate_assignment {a} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
-
-
-def submitted_assignments(root: Path) -> list[str]:
-    sub = root / "submitted"
-    return sorted({p.name for p in sub.glob("*/*") if p.is_dir()}) if sub.is_dir() else []
 
 
 def autograde(repo: Repo, root: Path, assignment: str, log=print) -> None:
@@ -95,24 +91,11 @@ def table(grades: list[Grade]) -> str:
 
 def nbgrader_autograde_all(repo: Repo, root: Path, assignments: list[str] | None = None, log=print) -> list[Grade]:
     """Plain ``nbgrader autograde`` of every submission (the demo's path), then ``grades.csv``."""
-    found = submitted_assignments(root)
-    if assignments:
-        missing = sorted(set(assignments) - set(found))
-        if missing:
-            raise CourseError(f"no submissions of {', '.join(missing)} under {root / 'submitted'}")
-        found = [a for a in found if a in assignments]
-    if not found:
-        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
-    unknown = sorted(set(found) - set(repo.assignments()))
-    if unknown:
-        raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
-    register_assignments(repo, root, found)
-    for a in found:
+    names = _prepare(repo, root, _submissions(root, assignments), assignments)
+    for a in names:
         log(f"autograding {a} ...")
         autograde(repo, root, a, log)
-    grades = [g for g in read_grades(root) if g.assignment in found]
-    write_csv(grades, root / "grades.csv")
-    return grades
+    return _export(root, names)
 
 
 def submit(root: Path, student: str, assignment: str, notebook: Path) -> None:
@@ -138,7 +121,7 @@ def demo(repo: Repo, root: Path, assignments: list[str] | None = None, log=print
     return nbgrader_autograde_all(repo, root, names, log=log)
 
 
-# ----------------------------------------------------------------------------- the robust grader
+# ----------------------------------------------------------------------------- shared by both paths
 
 
 def _submissions(root: Path, assignments: list[str] | None) -> list[tuple[str, str, Path | None]]:
@@ -156,6 +139,31 @@ def _submissions(root: Path, assignments: list[str] | None) -> list[tuple[str, s
     return found
 
 
+def _prepare(repo: Repo, root: Path, subs, assignments: list[str] | None) -> list[str]:
+    """Check the submissions found and put their assignments into the gradebook; their names."""
+    names = sorted({a for _, a, _ in subs})
+    missing = sorted(set(assignments or []) - set(names))
+    if missing:
+        raise CourseError(f"no submissions of {', '.join(missing)} under {root / 'submitted'}")
+    if not names:
+        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
+    unknown = sorted(set(names) - set(repo.assignments()))
+    if unknown:
+        raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
+    register_assignments(repo, root, names)
+    return names
+
+
+def _export(root: Path, names: list[str]) -> list[Grade]:
+    """The gradebook's grades of these assignments, also written to ``root/grades.csv``."""
+    grades = [g for g in read_grades(root) if g.assignment in names]
+    write_csv(grades, root / "grades.csv")
+    return grades
+
+
+# ----------------------------------------------------------------------------- the robust grader
+
+
 def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, workers: int = 1,
           limits=None, log=print) -> list[Grade]:
     """Grade every submission under ``root/submitted`` with the robust engine, record the scores in
@@ -170,13 +178,7 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
 
     limits = limits or engine.Limits()
     subs = _submissions(root, assignments)
-    if not subs:
-        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
-    unknown = sorted({a for _, a, _ in subs} - set(repo.assignments()))
-    if unknown:
-        raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
-    names = sorted({a for _, a, _ in subs})
-    register_assignments(repo, root, names)
+    names = _prepare(repo, root, subs, assignments)
 
     def one(item):
         student, a, nb = item
@@ -192,9 +194,7 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
         out.mkdir(parents=True, exist_ok=True)
         (out / "feedback.txt").write_text(result.feedback_text())
         (out / "grades.json").write_text(engine.to_json(result))
-    grades = [g for g in read_grades(root) if g.assignment in names]
-    write_csv(grades, root / "grades.csv")
-    return grades
+    return _export(root, names)
 
 
 def record_in_gradebook(root: Path, results) -> None:

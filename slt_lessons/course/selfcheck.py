@@ -30,29 +30,16 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
 
 
 def identify(repo: Repo, nb: nbformat.NotebookNode, path: Path) -> str:
-    """The assignment a notebook belongs to: by its name, else by its graded cells' ids."""
+    """The assignment a notebook belongs to: by its name, else by the answers it holds (by their
+    grade_ids, or, with the metadata stripped, by the functions they define)."""
+    from slt_lessons.course.engine import match_assignment
+
     names = repo.assignments()
     if path.stem in names:
         return path.stem
     if not names:
         raise CourseError("this course has no lessons (course/lessons is empty)")
-    ids = {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
-    best, overlap = None, 0
-    for a in names:
-        src = repo.source_notebook(a)
-        if src.is_file():
-            ref = {nbgrader_meta(c).get("grade_id") for c in nbformat.read(src, as_version=4).cells} - {None}
-            if len(ids & ref) > overlap:
-                best, overlap = a, len(ids & ref)
-    if best is None:  # metadata stripped: look for the cells that define the exercises' functions
-        from slt_lessons.course.engine import find_answers, lesson_plan
-
-        for a in names:
-            src = repo.source_notebook(a)
-            if src.is_file():
-                found, _ = find_answers(nb, lesson_plan(nbformat.read(src, as_version=4))[1])
-                if len(found) > overlap:
-                    best, overlap = a, len(found)
+    best = match_assignment(repo, nb)
     if best is None:
         raise CourseError(
             f"{path} is not a notebook of any known assignment ({', '.join(names)}): "
