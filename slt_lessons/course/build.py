@@ -104,14 +104,25 @@ def build(repo: Repo, *, check: bool = False, execute: bool = True, only: list[s
 
 
 def _strip_volatile(nb) -> None:
-    """Drop what changes on every run without meaning anything: cell timings, and progress-bar
-    widgets (random model ids; in a saved notebook they show only their first frame)."""
+    """Drop what changes on every run without meaning anything: cell timings, progress-bar widgets
+    (random model ids; in a saved notebook they show only their first frame), and the way printed
+    text happened to be split into chunks (adjacent stream outputs are joined)."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
-        if "outputs" in cell:
-            cell.outputs = [o for o in cell.outputs
-                            if "application/vnd.jupyter.widget-view+json" not in o.get("data", {})]
+        if "outputs" not in cell:
+            continue
+        outputs = []
+        for out in cell.outputs:
+            if "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+                continue
+            prev = outputs[-1] if outputs else None
+            if (out.get("output_type") == "stream" and prev is not None
+                    and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+                prev["text"] += out["text"]
+                continue
+            outputs.append(out)
+        cell.outputs = outputs
 
 
 def _execute_solution(source_nb, cwd: Path):
