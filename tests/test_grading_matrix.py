@@ -35,8 +35,51 @@ def _answer(nb, ex, source):
     return nb
 
 
-def make_class(repo):
-    """student -> (notebook or None, expected score, phrase expected in the feedback)."""
+def _insert(nb, before_grade_id, source):
+    """A cell the learner added, just above the cell ``before_grade_id``."""
+    at = nb.cells.index(_cell(nb, before_grade_id))
+    nb.cells.insert(at, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+GOOD_MEAN = ("def posterior_mean(log_posterior, values, log_weights):\n"
+             "    return (values * torch.exp(log_posterior + log_weights)).sum()\n")
+
+
+def hostile(root):
+    """Code that tries to harm the class: delete and overwrite other submissions, the gradebook,
+    grades.csv, its own submission; a daemon that outlives grading; output on fd 1; 6 GB; a fork
+    bomb; reading the hidden tests. It knows the class's absolute paths (the worst case)."""
+    return f"""
+import glob, os, subprocess
+ROOT = {str(root)!r}
+for path in glob.glob(ROOT + '/submitted/*/*/*.ipynb') + [ROOT + '/gradebook.db', ROOT + '/grades.csv']:
+    for attempt in (os.remove, lambda p: open(p, 'w').write('{{}}')):
+        try:
+            attempt(path)
+        except OSError:
+            pass
+for mine in glob.glob('*.ipynb'):
+    open(mine, 'w').close()
+subprocess.Popen(['setsid', 'sh', '-c', 'sleep 4; echo hacked > ' + ROOT + '/grades.csv; echo hacked > ' + ROOT + '/late.txt'])
+os.system('head -c 20000000 /dev/zero')
+try:
+    hog = bytearray(6 * 2**30)
+except MemoryError:
+    pass
+children = []
+try:
+    for _ in range(2000):
+        children.append(subprocess.Popen(['sleep', '30']))
+except OSError:
+    pass
+"""
+
+
+def make_class(repo, root=None):
+    """student -> (notebook or None, expected score, phrase expected in the feedback).
+
+    ``root`` is the class's folder, which the hostile submission aims at."""
     sol = lambda: _solution(repo)
     subs = {}
     subs["reference"] = (sol(), 12, "12 / 12")
@@ -82,6 +125,45 @@ def make_class(repo):
         "def posterior_mean(log_posterior, values, log_weights):\n"
         "    return (values * torch.exp(log_posterior + log_weights)).sum()\n"), 12, "12 / 12")
     subs["missing_notebook"] = (None, 0, "no notebook was submitted")
+    # the learner's notebook runs as they wrote it: helpers, imports in their own cells, corrections
+    subs["helper_cell"] = (_answer(_insert(sol(), "posterior-posterior_mean", "def weighted_sum(v, lp, lw):\n    return (v * torch.exp(lp + lw)).sum()\n"),
+        "posterior_mean", "def posterior_mean(log_posterior, values, log_weights):\n    return weighted_sum(values, log_posterior, log_weights)\n"), 12, "12 / 12")
+    subs["import_cell"] = (_answer(_insert(sol(), "posterior-normalize_log_density", "from torch import logsumexp as lse\nfrom math import log\n"),
+        "normalize_log_density", "def normalize_log_density(log_density, log_weights):\n"
+        "    return log_density - lse((log_density + log_weights).flatten(), dim=0)\n"), 12, "12 / 12")
+    subs["later_correction"] = (_insert(_answer(sol(), "posterior_mean", "def posterior_mean(log_posterior, values, log_weights):\n    return values.mean()\n"),
+        "posterior-posterior_mean-test", GOOD_MEAN), 12, "12 / 12")
+    subs["exit_in_extra_cell"] = (_insert(sol(), "posterior-normalize_log_density-test", "print('done')\nexit()\n"), 10,
+        "was skipped: the Python kernel died")
+    subs["depends_on_broken"] = (_answer(_answer(sol(), "gaussian_log_likelihood",
+        "def gaussian_log_likelihood(y, mean, sigma):\n    return -0.5 * ((y - mean) / sigma) ** 2\n"), "product_log_likelihood",
+        "def product_log_likelihood(a, b, x, y, sigma):\n"
+        "    return gaussian_log_likelihood(y, (a * b)[..., None] * x, sigma).sum(-1)\n"), 9, "which did not pass its checks")
+    # calls to the reference, however they are reached
+    subs["reference_reloaded"] = (_answer(sol(), "gaussian_log_likelihood",
+        "import importlib, slt_lessons.models as _m\n_m = importlib.reload(_m)\n"
+        "def gaussian_log_likelihood(y, mean, sigma):\n    return _m.gaussian_log_likelihood(y, mean, sigma)\n"), 11, "calls the course's reference")
+    subs["reference_code_copy"] = (_answer(sol(), "gaussian_log_likelihood",
+        "import types, slt_lessons.models as _m\n"
+        "gaussian_log_likelihood = types.FunctionType(_m.gaussian_log_likelihood.__code__.replace(), _m.__dict__)\n"), 11, "calls the course's reference")
+    subs["reference_in_thread"] = (_answer(sol(), "gaussian_log_likelihood",
+        "from concurrent.futures import ThreadPoolExecutor\nfrom slt_lessons import models as _m\n"
+        "def gaussian_log_likelihood(y, mean, sigma):\n"
+        "    with ThreadPoolExecutor(1) as pool:\n        return pool.submit(_m.gaussian_log_likelihood, y, mean, sigma).result()\n"), 11,
+        "calls the course's reference")
+    # messages a learner can act on
+    subs["numpy_result"] = (_answer(sol(), "normalize_log_density", "def normalize_log_density(log_density, log_weights):\n"
+        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).numpy()\n"), 10, "numpy.ndarray")
+    subs["thread_floods_output"] = (_answer(sol(), "credible_threshold",
+        "import threading, time\ndef _flood():\n    while True:\n        print('x' * 1000)\n"
+        "threading.Thread(target=_flood, daemon=True).start()\nwhile True:\n    try:\n        time.sleep(0.1)\n"
+        "    except KeyboardInterrupt:\n        pass\n"), 10, "still printing output")
+    # the sandbox: a submission can touch nothing but itself
+    if root is not None:
+        subs["hostile"] = (_insert(sol(), "posterior-gaussian_log_likelihood-test", hostile(root)), 12, "12 / 12")
+    subs["reads_hidden_tests"] = (_answer(sol(), "posterior_mean", f"import os\n"
+        f"if os.path.exists({str(repo.source_notebook(A))!r}) or os.path.exists({str(repo.solutions)!r}):\n"
+        f"    {GOOD_MEAN.replace(chr(10), chr(10) + '    ')}"), 11, "no answer")
     subs["other_assignment"] = (nbformat.read(repo.solutions / "l2_free_energy" / "l2_free_energy.ipynb", as_version=4), 0, "looks like a notebook of l2_free_energy")
     return subs
 
@@ -97,7 +179,7 @@ def _submit(root, student, a, nb):
 @pytest.fixture(scope="module")
 def graded(repo, tmp_path_factory):
     root = tmp_path_factory.mktemp("matrix")
-    subs = make_class(repo)
+    subs = make_class(repo, root)
     before = {}
     for student, (nb, _, _) in subs.items():
         folder = _submit(root, student, A, nb)
@@ -108,7 +190,10 @@ def graded(repo, tmp_path_factory):
 
 CASES = ["reference", "untouched", "wrong_hidden", "exception", "infinite_loop", "ignores_interrupt",
          "kernel_death", "edited_test", "deleted_test", "stripped_metadata", "patched_checker",
-         "calls_reference", "wrong_type", "wrong_shape", "wrong_device", "enormous_output", "missing_notebook", "other_assignment"]
+         "calls_reference", "wrong_type", "wrong_shape", "wrong_device", "enormous_output", "missing_notebook",
+         "other_assignment", "helper_cell", "import_cell", "later_correction", "exit_in_extra_cell",
+         "depends_on_broken", "reference_reloaded", "reference_code_copy", "reference_in_thread", "numpy_result",
+         "thread_floods_output", "hostile", "reads_hidden_tests"]
 
 
 @pytest.mark.parametrize("student", CASES)
@@ -139,10 +224,24 @@ def test_grades_are_in_nbgrader_gradebook_and_csv(graded):
     assert rows == {s: float(subs[s][1]) for s in subs}
 
 
+def test_hostile_code_touched_nothing_outside_its_sandbox(graded):
+    import time
+
+    from slt_lessons.course import sandbox
+
+    root, subs, grades, _ = graded
+    time.sleep(5)  # the daemon it started would have written by now
+    assert not (root / "late.txt").exists()
+    assert "hacked" not in (root / "grades.csv").read_text()
+    assert all(not sandbox._processes_of(uid) for uid in sandbox.SANDBOX_UIDS)
+    assert grades["reference"].score == 12  # its notebook was neither deleted nor overwritten
+
+
 @pytest.fixture(scope="module")
 def small_class(repo, tmp_path_factory):
     subs = make_class(repo)
-    picked = ["reference", "untouched", "wrong_hidden", "exception", "kernel_death", "stripped_metadata"]
+    picked = ["reference", "untouched", "wrong_hidden", "exception", "kernel_death", "stripped_metadata",
+              "exit_in_extra_cell", "later_correction"]
     csvs = []
     for workers in (1, 1, 2):
         root = tmp_path_factory.mktemp(f"class{workers}")
@@ -192,3 +291,57 @@ def test_grade_cli_reports_and_writes_csv(repo, tmp_path):
                          capture_output=True, text=True, cwd=repo.root, timeout=600)
     assert res.returncode == 0, res.stderr
     assert "12/12" in res.stdout and (tmp_path / "grades.csv").is_file()
+
+
+def test_one_bad_submission_never_stops_the_class(repo, tmp_path):
+    """A cell with no "source" key, a near-miss folder name, a folder of no assignment and a folder
+    with two notebooks: each gets its own verdict and message; everyone else is graded."""
+    import json
+
+    sol = _solution(repo)
+    _submit(tmp_path, "reference", A, sol)
+    raw = json.loads(nbformat.writes(sol))
+    raw["cells"].insert(1, {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None})
+    folder = _submit(tmp_path, "no_source_key", A, None)
+    (folder / f"{A}.ipynb").write_text(json.dumps(raw))
+    _submit(tmp_path, "capitalised", "L1_posteriors", None)
+    nbformat.write(sol, tmp_path / "submitted" / "capitalised" / "L1_posteriors" / f"{A}.ipynb")
+    nbformat.write(sol, _submit(tmp_path, "lost", "homework", None) / "homework.ipynb")
+    two = _submit(tmp_path, "two_notebooks", A, None)
+    nbformat.write(sol, two / f"{A} (1).ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), two / "Untitled.ipynb")
+    log = []
+    grades = {g.student: g for g in grading.grade(repo, tmp_path, workers=2, limits=LIMITS, log=log.append)}
+    assert {s: g.score for s, g in grades.items()} == {"reference": 12, "no_source_key": 12, "capitalised": 12,
+                                                      "two_notebooks": 12}
+    feedback = lambda s: (tmp_path / "feedback" / s / A / "feedback.txt").read_text()
+    assert "graded as l1_posteriors" in feedback("capitalised")
+    assert "holds 2 notebooks" in feedback("two_notebooks") and f"{A} (1).ipynb was graded" in feedback("two_notebooks")
+    assert any("NOT GRADED" in line and "homework" in line for line in log)
+
+
+def test_grader_output_carries_nothing_the_learner_printed(repo, tmp_path):
+    """20 MB written to file descriptor 1 by the learner's code never reaches the instructor."""
+    nb = _insert(_solution(repo), "posterior-posterior_mean-test", "import os\nos.system('head -c 20000000 /dev/zero')\n"
+                 "os.write(1, b'LEAKED' * 1000); os.write(2, b'LEAKED' * 1000)\n")
+    _submit(tmp_path, "noisy", A, nb)
+    res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "grade", "--root", str(tmp_path)],
+                         capture_output=True, text=True, cwd=repo.root, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "12/12" in res.stdout
+    assert "LEAKED" not in res.stdout + res.stderr and len(res.stdout) + len(res.stderr) < 10_000
+
+
+def test_grading_refuses_without_a_working_sandbox_unless_told(repo, tmp_path):
+    """Where bubblewrap is missing, grading says why and how to fix it; --no-sandbox grades anyway, loudly."""
+    _submit(tmp_path, "alice", A, _solution(repo))
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SLT_DEVICE": "cpu",
+           "JUPYTER_PREFER_ENV_PATH": "1"}  # no /usr/bin: no bwrap
+    cmd = [sys.executable, "-m", "slt_lessons.course.cli", "grade", "--root", str(tmp_path)]
+    refused = subprocess.run(cmd, capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
+    assert refused.returncode == 2
+    assert "bubblewrap is not installed" in refused.stderr and "--no-sandbox" in refused.stderr
+    assert not (tmp_path / "grades.csv").exists()
+    graded = subprocess.run(cmd + ["--no-sandbox"], capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    assert "WARNING: --no-sandbox" in graded.stdout and "12/12" in graded.stdout

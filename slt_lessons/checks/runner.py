@@ -8,16 +8,19 @@ the reference, so it can run in another process than the learner's code.
 from __future__ import annotations
 
 import copy
+import numbers
 import traceback
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from slt_lessons.checks import registry
 from slt_lessons.device import get_device
 
-__all__ = ["check", "passes", "collect", "judge", "CheckResult", "CheckFailed", "Outcome"]
+__all__ = ["check", "passes", "collect", "judge", "CheckResult", "CheckFailed", "Outcome", "Unsupported"]
 
 
 class CheckFailed(AssertionError):
@@ -31,6 +34,26 @@ class Outcome:
     label: str
     output: Any = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Recorded in place of a result the checks cannot use (a numpy array, a dict, an object of
+    the learner's own class): it names the type, and loads without the learner's classes."""
+
+    type_name: str
+    module: str
+
+    @classmethod
+    def of(cls, value: Any) -> "Unsupported":
+        kind = np.ndarray if isinstance(value, np.ndarray) else type(value)
+        return cls(kind.__qualname__, kind.__module__)
+
+    def __str__(self) -> str:
+        if (self.module, self.type_name) == ("numpy", "ndarray"):
+            return "a numpy.ndarray where a torch tensor is expected (convert it with torch.as_tensor)"
+        name = self.type_name if self.module == "builtins" else f"{self.module}.{self.type_name}"
+        return f"an object of type {name}, which the check cannot use"
 
 
 @dataclass
@@ -83,7 +106,8 @@ def _short_traceback(exc: BaseException) -> str:
 
 
 def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None) -> list[Outcome]:
-    """Call ``fn`` on every case of ``suite`` and record its outputs (detached) or errors."""
+    """Call ``fn`` on every case of ``suite`` and record its outputs (made portable: tensors
+    detached, unusable values replaced by an :class:`Unsupported` marker) or errors."""
     ex = registry.get(exercise_id)
     if suite not in registry.SUITES:
         raise ValueError(f"suite must be one of {registry.SUITES}, got {suite!r}")
@@ -99,18 +123,48 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
         except Exception as exc:  # the learner's bug is the verdict, not a crash of the check
             outcomes.append(Outcome(case.label, error=_short_traceback(exc)))
             continue
-        outcomes.append(Outcome(case.label, output=_detach(out)))
+        outcomes.append(Outcome(case.label, output=_portable(out)))
     return outcomes
 
 
-def _detach(value: Any) -> Any:
+_PLAIN = (bool, int, float, complex, str, Fraction, Unsupported)
+# numpy's scalars (and subclasses of int or float) are registered with these ABCs
+_NUMBERS = ((numbers.Integral, int), (numbers.Rational, Fraction), (numbers.Real, float), (numbers.Complex, complex))
+
+
+def _portable(value: Any) -> Any:
+    """A result as it is judged, and saved when grading: tensors detached, tuples and lists of
+    portable values, plain Python numbers (a numpy scalar becomes one), strings and ``None``;
+    anything else becomes an :class:`Unsupported` marker. Loads without the learner's classes."""
     if isinstance(value, torch.Tensor):
         return value.detach()
     if isinstance(value, tuple):
-        return tuple(_detach(v) for v in value)
+        return tuple(_portable(v) for v in value)
     if isinstance(value, list):
-        return [_detach(v) for v in value]
-    return value
+        return [_portable(v) for v in value]
+    if value is None or type(value) in _PLAIN:
+        return value
+    for kind, plain in _NUMBERS:
+        if isinstance(value, kind):
+            return plain(value)
+    return Unsupported.of(value)
+
+
+def _unsupported(got: Any) -> str | None:
+    """The verdict on a result that is, or holds, an :class:`Unsupported` marker; else None."""
+    marker = _marker(got)
+    if marker is None:
+        return None
+    holder = "" if marker is got else f"a {type(got).__name__} holding "
+    return f"returned {holder}{marker}"
+
+
+def _marker(value: Any) -> Unsupported | None:
+    if isinstance(value, Unsupported):
+        return value
+    if isinstance(value, (tuple, list)):
+        return next(filter(None, map(_marker, value)), None)
+    return None
 
 
 def judge(exercise_id: str, outcomes: list[Outcome], suite: str = "visible", device=None) -> CheckResult:
@@ -123,16 +177,22 @@ def judge(exercise_id: str, outcomes: list[Outcome], suite: str = "visible", dev
         result.verdicts.append(CaseVerdict("all cases", f"expected {len(cases)} results, got {len(outcomes)}"))
         return result
     for case, outcome in zip(cases, outcomes):
-        if outcome.error is not None:
-            result.verdicts.append(CaseVerdict(case.label, outcome.error))
-            continue
-        expected = ex.reference(**_fresh(case.kwargs))
-        try:
-            message = ex.judge(case, _detach(expected), outcome.output)
-        except Exception as exc:  # a malformed output must give a verdict, not crash the judge
-            message = f"could not compare the result ({type(exc).__name__}: {exc}); got {registry.describe(outcome.output)}"
-        result.verdicts.append(CaseVerdict(case.label, message))
+        result.verdicts.append(CaseVerdict(case.label, _case_verdict(ex, case, outcome)))
     return result
+
+
+def _case_verdict(ex: registry.Exercise, case: registry.Case, outcome: Outcome) -> str | None:
+    if outcome.error is not None:
+        return outcome.error
+    got = _portable(outcome.output)
+    message = _unsupported(got)
+    if message is not None:
+        return message
+    expected = _portable(ex.reference(**_fresh(case.kwargs)))
+    try:
+        return ex.judge(case, expected, got)
+    except Exception as exc:  # a malformed output must give a verdict, not crash the judge
+        return f"could not compare the result ({type(exc).__name__}: {exc}); got {registry.describe(got)}"
 
 
 def check(exercise_id: str, fn: Callable, suite: str = "visible", *, device=None, raise_on_fail: bool = True) -> CheckResult:

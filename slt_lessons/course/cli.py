@@ -30,7 +30,7 @@ def _check(args) -> int:
         repo = find_repo()
     except CourseError:  # a learner with only the notebooks: visible checks only
         repo = None
-    result = check_notebook(repo, Path(args.notebook))
+    result = check_notebook(repo, Path(args.notebook), sandbox=_sandbox(args))
     print(table(result))
     return 0 if result.score == result.max_score and result.max_score > 0 else 1
 
@@ -43,10 +43,29 @@ def _grade(args) -> int:
     from slt_lessons.course.engine import Limits
 
     limits = Limits(exercise_s=args.exercise_timeout, submission_s=args.submission_timeout)
-    grades = grading.grade(repo, root, args.assignment, workers=args.workers, limits=limits)
+    grades = grading.grade(repo, root, args.assignment, workers=args.workers, limits=limits,
+                           sandbox=_sandbox(args), log=lambda line: print(line, flush=True))
     print(grading.table(grades))
     print(f"\ngrades written to {root / 'grades.csv'}")
     return 0
+
+
+def _sandbox(args):
+    from slt_lessons.course.sandbox import GiB, Sandbox
+
+    return Sandbox(enabled=not args.no_sandbox, memory_bytes=int(args.memory_limit * GiB), processes=args.process_limit)
+
+
+def _sandbox_options(p, what: str) -> None:
+    from slt_lessons.course.sandbox import GiB, Sandbox
+
+    d = Sandbox()
+    p.add_argument("--no-sandbox", action="store_true",
+                   help=f"run {what} without the bubblewrap sandbox (no isolation from your files: only for code you trust)")
+    p.add_argument("--memory-limit", type=float, default=d.memory_bytes / GiB, metavar="GiB",
+                   help=f"address space of each process of a learner's kernel (default {d.memory_bytes / GiB:g} GiB)")
+    p.add_argument("--process-limit", type=int, default=d.processes, metavar="N",
+                   help=f"processes and threads a learner's kernel may run, all together (default {d.processes})")
 
 
 def _demo(args) -> int:
@@ -89,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("check", help="grade your own notebook (hidden tests included); exit 0 only on full marks")
     p.add_argument("notebook")
+    _sandbox_options(p, "your notebook")
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("grade", help="instructor: autograde submitted/ with nbgrader and write grades.csv")
+    p = sub.add_parser("grade", help="instructor: grade submitted/ (each submission in a sandbox), record in nbgrader's gradebook, write grades.csv")
     p.add_argument("--root", help="instructor course root (default $SLT_COURSE_ROOT or <repo>/.instructor)")
     p.add_argument("--assignment", nargs="+", help="grade only these assignments")
     p.add_argument("--workers", type=int, default=1, help="submissions graded at a time (default 1)")
     p.add_argument("--exercise-timeout", type=float, default=120.0, help="seconds per answer (default 120)")
     p.add_argument("--submission-timeout", type=float, default=900.0, help="hard bound per submission (default 900)")
+    _sandbox_options(p, "the submissions")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("demo", help="grade the reference and the untouched version of every assignment")

@@ -1,45 +1,52 @@
-"""The grading engine: each exercise graded on its own, verdicts computed outside the learner's code.
+"""The grading engine: the learner's notebook run as they wrote it, in a sandbox; verdicts outside it.
 
 For one submission:
 
-1. find each exercise's answer cell: by its nbgrader ``grade_id``, or, when the metadata was stripped,
-   by the cell that defines the exercise's function;
-2. in a fresh Jupyter kernel, run the lesson's set-up cells (from the course source, never the
-   learner's copy) and, for each exercise in turn, its answer cell followed by
+1. read the notebook's cells (:mod:`slt_lessons.course.notebook`): the learner's cells (answer cells
+   and any cell they added) run, the course's own cells never come from the submission;
+2. from a private copy of the submission's folder, in a fresh Jupyter kernel inside the sandbox
+   (:mod:`slt_lessons.course.sandbox`), run the lesson's set-up cells from the course source, then
+   the learner's cells in notebook order, then, for each exercise,
    :func:`slt_lessons.checks.harness.record`, which saves the function's outputs on the seeded cases;
-   the kernel's own output is drained and discarded (an answer that prints gigabytes costs nothing);
-3. if an answer cell kills the kernel, or runs past its time limit and ignores the interrupt, that
-   exercise scores 0 with the reason, and a new kernel carries on with the next exercise;
+   the kernel's output is drained and discarded;
+3. a cell that kills the kernel or never finishes is *replayed around*: a new kernel runs the set-up
+   and the learner's cells before it, skips it, and goes on. It costs the exercise it belongs to
+   (0 points, with the reason); an ordinary exception in a cell is only noted, as Jupyter would
+   show it. A recording that kills the kernel or hangs costs its own exercise the same way;
 4. judge every recording in this process with :func:`slt_lessons.checks.runner.judge`, against the
    reference on the same seeded cases. An exercise earns its points when both suites pass and its
-   function never called the exercise's own reference.
+   function never called the exercise's own reference. When a failing function called another
+   exercise's function that failed too, the feedback says so (the points still follow the outputs).
 
-Demonstration cells are not run: graded exercises depend only on the set-up cells and their own
-answer (course/AUTHORING.md), so they need not be.
+Demonstration cells are not run: graded exercises depend only on the set-up cells and the learner's
+cells (course/AUTHORING.md), so they need not be.
 """
 
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import re
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import nbformat
 import torch
 
 from slt_lessons.checks import registry
-from slt_lessons.checks.runner import judge
+from slt_lessons.checks.runner import Outcome, Unsupported, judge
+from slt_lessons.course import notebook
+from slt_lessons.course.kernel import Kernel
+from slt_lessons.course.notebook import LearnerCell, Plan, lesson_plan
 from slt_lessons.course.paths import Repo
+from slt_lessons.course.sandbox import Sandbox
 
 
 @dataclass(frozen=True)
 class Limits:
-    exercise_s: float = 120.0    # one answer cell plus its recording
+    exercise_s: float = 120.0    # one learner cell, or one exercise's recording
     submission_s: float = 900.0  # the whole submission: a hard bound
     startup_s: float = 60.0      # kernel start and set-up cells
 
@@ -51,7 +58,7 @@ class ExerciseGrade:
     points: float
     max_points: float
     feedback: str
-    seconds: float = 0.0  # time the answer cell and its recording took in the kernel
+    seconds: float = 0.0  # time its recording took in the kernel
 
 
 @dataclass
@@ -77,132 +84,177 @@ class SubmissionGrade:
         return "\n".join(lines) + "\n"
 
 
-# ----------------------------------------------------------------------------- the lesson's plan
+# ----------------------------------------------------------------------------- running the learner's cells
 
 
-@dataclass(frozen=True)
-class Planned:
-    exercise_id: str
-    grade_id: str
-    function_name: str
-    points: float
+# after the set-up cells: watch threads for reference calls; and make exit() end the kernel at once,
+# as part of the cell that calls it (IPython's exit() lets the cell finish and the kernel stops after,
+# so the death would be blamed on whichever cell came next)
+_AFTER_SETUP = """
+import slt_lessons.checks.harness as _slt_harness
+_slt_harness.install()
+import os as _slt_os
+get_ipython().ask_exit = lambda: _slt_os._exit(0)
+"""
 
 
-def lesson_plan(source: nbformat.NotebookNode) -> tuple[list[str], list[Planned]]:
-    """The set-up cells' code and the graded exercises of a source notebook."""
-    setup, planned = [], []
-    for cell in source.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        gid = meta.get("grade_id", "")
-        if cell.cell_type == "code" and gid.startswith("setup-"):
-            setup.append(cell.source)
-        if meta.get("grade") and gid.endswith("-test"):
-            m = re.match(r'check\("([^"]+)", (\w+)\)', cell.source)
-            if m:
-                planned.append(Planned(m.group(1), gid.removesuffix("-test"), m.group(2), float(meta.get("points", 0))))
-    return setup, planned
+class _SetupFailed(Exception):
+    pass
 
 
-def _defines(source: str, name: str) -> bool:
-    return re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", source, re.M) is not None
+class _Session:
+    """The learner's cells in a kernel, replayed into a new kernel when one dies or hangs."""
 
+    def __init__(self, plan: Plan, workdir: Path, conndir: Path, limits: Limits, sandbox: Sandbox):
+        self.plan, self.workdir, self.conndir, self.limits, self.sandbox = plan, workdir, conndir, limits, sandbox
+        self.deadline = time.monotonic() + limits.submission_s
+        self.kernel: Kernel | None = None
+        self.ran: list[LearnerCell] = []          # cells the current kernel state is built from
+        self.broken: dict[str, list[str]] = {}    # exercise -> why its cells were skipped
+        self.raised: dict[str, list[str]] = {}    # exercise -> exceptions its cells raised
+        self.notes: list[str] = []
 
-def find_answers(nb: nbformat.NotebookNode, planned: list[Planned]) -> tuple[dict[str, str], list[str]]:
-    """Each exercise's answer source: by grade_id, else (metadata stripped) by the defining cell."""
-    by_id = {}
-    for cell in nb.cells:
-        gid = (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id")
-        if gid and cell.cell_type == "code":
-            by_id[gid] = cell.source
-    answers, notes = {}, []
-    code_cells = [c.source for c in nb.cells if c.cell_type == "code"]
-    for p in planned:
-        if p.grade_id in by_id:
-            answers[p.exercise_id] = by_id[p.grade_id]
-            continue
-        defining = [src for src in code_cells if _defines(src, p.function_name)]
-        if defining:
-            answers[p.exercise_id] = defining[-1]
-            notes.append(f"{p.exercise_id}: answer cell found by the function it defines (its nbgrader metadata is missing)")
-    return answers, notes
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
+    def _limit(self) -> float:
+        return max(0.0, min(self.limits.exercise_s, self.left()))
 
-# ----------------------------------------------------------------------------- running code in a kernel
+    def _skip(self, cell: LearnerCell, why: str) -> None:
+        text = f"your {cell.describe()} was skipped: {why}"
+        if cell.owner is None:
+            self.notes.append(text)
+        else:
+            self.broken.setdefault(cell.owner, []).append(text)
 
-
-class Kernel:
-    """A Jupyter kernel that runs code with a time limit and discards everything it prints."""
-
-    def __init__(self, cwd: Path):
-        from jupyter_client.manager import start_new_kernel
-
-        # the kernel process's own stderr holds only its start-up chatter; the learner's output
-        # travels over the iopub channel, which run() drains and discards
-        self.km, self.kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), startup_timeout=60,
-                                            stderr=subprocess.DEVNULL)
-
-    def run(self, code: str, timeout: float) -> tuple[str, str]:
-        """Run ``code``. Returns ``(status, message)``; status is ``ok``, ``error`` (it raised; the
-        kernel is fine), ``timeout`` (interrupted after ``timeout`` s; the kernel is fine), or
-        ``dead`` / ``stuck`` (the kernel must be replaced)."""
-        # stop_on_error=False: an error must not make the kernel abort the requests that follow
-        msg_id = self.kc.execute(code, store_history=False, allow_stdin=False, stop_on_error=False)
-        deadline = time.monotonic() + timeout
-        interrupted = False
-        while True:
-            self._drain_iopub()
+    def _fresh_kernel(self) -> None:
+        """A new kernel with the set-up cells, then the learner's cells that ran before."""
+        while self.kernel is None:
+            if self.left() <= 0:
+                raise _SetupFailed(f"the submission used up its {self.limits.submission_s:g} s")
             try:
-                reply = self.kc.get_shell_msg(timeout=0.2)
-            except queue.Empty:
-                reply = None
-            if reply is not None and reply["parent_header"].get("msg_id") == msg_id:
-                content = reply["content"]
-                if interrupted:
-                    return "timeout", f"it ran longer than {timeout:g} s and was interrupted"
-                if content.get("status") == "error":
-                    return "error", f"{content.get('ename')}: {content.get('evalue')}"
-                if content.get("status") != "ok":
-                    return "stuck", f"the kernel did not run the code (status {content.get('status')})"
-                return "ok", ""
-            if not self.km.is_alive():
-                return "dead", "the Python kernel died (e.g. os._exit, a crash, or memory exhausted)"
-            if time.monotonic() > deadline:
-                if interrupted:
-                    return "stuck", f"it ran longer than {timeout:g} s and did not stop when interrupted"
-                self.km.interrupt_kernel()
-                interrupted = True
-                deadline = time.monotonic() + 10
+                kernel = Kernel(self.workdir, self.conndir, self.sandbox, startup_timeout=self.limits.startup_s)
+            except Exception as exc:
+                raise _SetupFailed(f"the kernel did not start ({type(exc).__name__}: {exc})") from None
+            setup = "\n".join(self.plan.setup) + _AFTER_SETUP
+            status, message = kernel.run(setup, min(self.limits.startup_s, self.left()))
+            if status != "ok":
+                kernel.stop()
+                raise _SetupFailed(f"the lesson's set-up cells could not run: {message}")
+            self.kernel = kernel
+            for cell in list(self.ran):
+                status, message = kernel.run(cell.source + "\n", self._limit())
+                if status in ("timeout", "dead", "stuck"):  # it passed before: now it does not
+                    self.ran.remove(cell)
+                    self._skip(cell, message + " (when it was run again after an earlier broken cell)")
+                    if status != "timeout":
+                        self._drop_kernel()
+                        break
 
-    def _drain_iopub(self) -> None:
-        while True:
-            try:
-                self.kc.get_iopub_msg(timeout=0)
-            except queue.Empty:
-                return
+    def _drop_kernel(self) -> None:
+        if self.kernel is not None:
+            self.kernel.stop()
+            self.kernel = None
 
-    def stop(self) -> None:
-        try:
-            self.kc.stop_channels()
-            self.km.shutdown_kernel(now=True)
-        except Exception:  # a dead kernel may already be gone
-            pass
+    def run_cell(self, cell: LearnerCell) -> None:
+        self._fresh_kernel()
+        status, message = self.kernel.run(cell.source + "\n", self._limit())
+        if status in ("ok", "error"):
+            self.ran.append(cell)
+            if status == "error" and cell.owner is not None:
+                self.raised.setdefault(cell.owner, []).append(f"your {cell.describe()} raised {message}")
+            return
+        self._skip(cell, message)
+        if status != "timeout":
+            self._drop_kernel()
+
+    def record(self, code: str) -> tuple[str, str]:
+        self._fresh_kernel()
+        status, message = self.kernel.run(code, self._limit())
+        if status in ("dead", "stuck"):
+            self._drop_kernel()
+        return status, message
+
+    def close(self) -> None:
+        self._drop_kernel()
 
 
-# ----------------------------------------------------------------------------- grading
-
-
-def _record_code(ex_id: str, name: str, path: Path) -> str:
+def _record_code(ex_id: str, plan: Plan, path: Path) -> str:
+    name = next(p.function_name for p in plan.exercises if p.exercise_id == ex_id)
+    others = ", ".join(f"{p.exercise_id!r}: globals().get({p.function_name!r})"
+                       for p in plan.exercises if p.exercise_id != ex_id)
     return (
         "import slt_lessons.checks.harness as _slt_harness\n"
-        f"_slt_harness.record({ex_id!r}, globals().get({name!r}), {str(path)!r})\n"
+        f"_slt_harness.record({ex_id!r}, globals().get({name!r}), {str(path)!r}, {{{others}}})\n"
     )
+
+
+def _private_copy(folder: Path, dest: Path) -> None:
+    """The submission's folder, regular files only (a symlink could point at another submission)."""
+    dest.mkdir()
+    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if item.is_symlink():
+            continue
+        if item.is_dir():
+            _private_copy(item, dest / item.name)
+        elif item.is_file():
+            shutil.copyfile(item, dest / item.name)
+
+
+def _load_record(path: Path) -> dict:
+    """A recording, read without running anything in it: the learner's code could have written
+    this file, so only tensors, plain data and the harness's own record types may be in it."""
+    torch.serialization.add_safe_globals([Outcome, Unsupported, Fraction, complex])
+    data = torch.load(path, weights_only=True)
+    if not isinstance(data, dict):
+        raise ValueError("not a recording")
+    return data
+
+
+def _run_submission(plan: Plan, reading, folder: Path, limits: Limits, sandbox: Sandbox):
+    """Run the learner's cells and record every exercise. Returns (recorded, session)."""
+    recorded: dict[str, dict | str] = {}
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="slt-grade-") as tmp:
+        workdir, conndir = Path(tmp) / "work", Path(tmp) / "conn"
+        _private_copy(folder, workdir)
+        conndir.mkdir()
+        session = _Session(plan, workdir, conndir, limits, sandbox)
+        try:
+            for cell in reading.cells:
+                session.run_cell(cell)
+            for i, p in enumerate(plan.exercises):
+                if p.exercise_id not in reading.answered:
+                    recorded[p.exercise_id] = "no answer cell for this exercise in the notebook"
+                    continue
+                out = conndir / f"record-{i}.pt"
+                t0 = time.monotonic()
+                status, message = session.record(_record_code(p.exercise_id, plan, out))
+                seconds[p.exercise_id] = time.monotonic() - t0
+                if status == "error":
+                    recorded[p.exercise_id] = f"the grading code failed after your cells ran ({message})"
+                elif status != "ok":
+                    recorded[p.exercise_id] = f"your function could not be graded: {message}"
+                elif not out.is_file():
+                    recorded[p.exercise_id] = "your code stopped the grading code from recording its results"
+                else:
+                    try:
+                        recorded[p.exercise_id] = _load_record(out)
+                    except Exception as exc:
+                        recorded[p.exercise_id] = f"the recorded results could not be read ({type(exc).__name__})"
+        except _SetupFailed as exc:
+            for p in plan.exercises:
+                recorded.setdefault(p.exercise_id, str(exc))
+        finally:
+            session.close()
+    return recorded, seconds, session
 
 
 def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str]:
     if data.get("missing"):
-        return False, "no answer: the function is not defined after running your answer cell"
+        return False, "no answer: the function is not defined after running your cells"
     if data.get("not_callable"):
-        return False, "your answer cell defines the name, but not as a function"
+        return False, "your cells define the name, but not as a function"
     if data.get("called_reference"):
         return False, ("your function calls the course's reference implementation of this exercise; "
                        "write it yourself (other exercises' library functions are fine)")
@@ -215,86 +267,38 @@ def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str]
 
 
 def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: Limits = Limits(),
-                     source: nbformat.NotebookNode | None = None, suites=registry.SUITES) -> SubmissionGrade:
+                     source: nbformat.NotebookNode | None = None, suites=registry.SUITES,
+                     sandbox: Sandbox = Sandbox()) -> SubmissionGrade:
     """Grade one submission. ``source`` defaults to the assignment's course source; ``suites`` are
     the check suites that count (both by default; a learner without the course source has only
     the visible ones)."""
     if source is None:
         source = nbformat.read(repo.source_notebook(assignment), as_version=4)
-    setup, planned = lesson_plan(source)
+    plan = lesson_plan(source)
     result = SubmissionGrade(assignment)
 
     def zero_all(reason: str) -> SubmissionGrade:
-        result.exercises = [ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason) for p in planned]
+        result.exercises = [ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason) for p in plan.exercises]
         return result
 
     if path is None or not Path(path).is_file():
         return zero_all("no notebook was submitted")
     try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as exc:
-        return zero_all(f"the submission is not a readable Jupyter notebook ({type(exc).__name__})")
-    answers, notes = find_answers(nb, planned)
-    result.notes.extend(notes)
-    if not answers:
+        nb = notebook.read(path)
+    except ValueError as exc:
+        return zero_all(f"the submission is not a readable Jupyter notebook ({exc})")
+    reading = notebook.learner_cells(nb, plan)
+    result.notes.extend(reading.notes)
+    if not reading.answered:
         other = match_assignment(repo, nb, exclude=assignment)
         return zero_all(f"this notebook holds none of {assignment}'s exercises"
                         + (f"; it looks like a notebook of {other}" if other else ""))
 
-    deadline = time.monotonic() + limits.submission_s
-
-    def left() -> float:
-        return deadline - time.monotonic()
-
-    with tempfile.TemporaryDirectory(prefix="slt-grade-") as tmp:
-        tmpdir = Path(tmp)
-        kernel = None
-        recorded: dict[str, dict | str] = {}
-        notes_for: dict[str, str] = {}
-        seconds: dict[str, float] = {}
-        for i, p in enumerate(planned):
-            if p.exercise_id not in answers:
-                recorded[p.exercise_id] = "no answer cell for this exercise in the notebook"
-                continue
-            if left() <= 0:
-                recorded[p.exercise_id] = f"not graded: the submission used up its {limits.submission_s:g} s"
-                continue
-            if kernel is None:
-                kernel = Kernel(Path(path).parent)
-                status, message = kernel.run("\n".join(setup) + "\n", min(limits.startup_s, left()))
-                if status != "ok":
-                    kernel.stop()
-                    kernel = None
-                    recorded[p.exercise_id] = f"the lesson's set-up cells could not run: {message}"
-                    continue
-            out = tmpdir / f"{i}.pt"
-            t0 = time.monotonic()
-            status, message = kernel.run(answers[p.exercise_id] + "\n", min(limits.exercise_s, left()))
-            if status == "error":
-                notes_for[p.exercise_id] = f"your answer cell raised {message}"
-            if status in ("ok", "error"):
-                status, message = kernel.run(_record_code(p.exercise_id, p.function_name, out),
-                                             min(limits.exercise_s, max(left(), 1)))
-                if status == "error":
-                    status, message = "broken", f"the grading code failed after your answer ran ({message})"
-            seconds[p.exercise_id] = time.monotonic() - t0
-            if status not in ("ok", "error"):
-                recorded[p.exercise_id] = f"your answer could not be graded: {message}"
-                if status in ("dead", "stuck"):
-                    kernel.stop()
-                    kernel = None
-                continue
-            if not out.is_file():
-                recorded[p.exercise_id] = "your answer cell stopped the grading code from recording its results"
-                continue
-            try:
-                recorded[p.exercise_id] = torch.load(out, weights_only=False)
-            except Exception as exc:
-                recorded[p.exercise_id] = f"the recorded results could not be read ({type(exc).__name__})"
-        if kernel is not None:
-            kernel.stop()
-
-    for p in planned:
+    recorded, seconds, session = _run_submission(plan, reading, Path(path).parent, limits, sandbox)
+    result.notes.extend(session.notes)
+    passed: dict[str, bool] = {}
+    texts: dict[str, str] = {}
+    for p in plan.exercises:
         data = recorded.get(p.exercise_id)
         if isinstance(data, dict):
             try:
@@ -303,10 +307,20 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
                 ok, text = False, f"the recorded results could not be judged ({type(exc).__name__}: {exc})"
         else:
             ok, text = False, str(data)
-        if p.exercise_id in notes_for:
-            text = notes_for[p.exercise_id] + "\n" + text
-        result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if ok else 0.0, p.points, text,
-                                              round(seconds.get(p.exercise_id, 0.0), 3)))
+        broken = session.broken.get(p.exercise_id, [])
+        passed[p.exercise_id] = ok and not broken
+        texts[p.exercise_id] = "\n".join(broken + session.raised.get(p.exercise_id, []) + [text])
+    names = {p.exercise_id: p.function_name for p in plan.exercises}
+    for p in plan.exercises:
+        text = texts[p.exercise_id]
+        data = recorded.get(p.exercise_id)
+        failed_deps = [d for d in (data.get("calls", []) if isinstance(data, dict) else [])
+                       if d in passed and not passed[d]]
+        if not passed[p.exercise_id] and failed_deps:
+            text = "\n".join(f"NOTE: your function calls your `{names[d]}` ({d}), which did not pass its checks: "
+                             "fix that one first" for d in failed_deps) + "\n" + text
+        result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if passed[p.exercise_id] else 0.0,
+                                              p.points, text, round(seconds.get(p.exercise_id, 0.0), 3)))
     return result
 
 
@@ -317,9 +331,9 @@ def match_assignment(repo: Repo | None, nb, exclude: str | None = None) -> str |
     for a in (repo.assignments() if repo is not None else []):
         if a == exclude or not repo.source_notebook(a).is_file():
             continue
-        answers, _ = find_answers(nb, lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))[1])
-        if len(answers) > most:
-            best, most = a, len(answers)
+        answered = notebook.learner_cells(nb, lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))).answered
+        if len(answered) > most:
+            best, most = a, len(answered)
     return best
 
 

@@ -9,12 +9,15 @@ nbgrader's state: ``submitted/<student>/<assignment>/<assignment>.ipynb`` in; th
 from __future__ import annotations
 
 import csv
+import io
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import nbformat
 
 from slt_lessons.course.paths import CourseError, Repo, use_this_environment
 
@@ -64,13 +67,17 @@ def read_grades(root: Path, db_url: str | None = None) -> list[Grade]:
     return sorted(grades, key=lambda g: (g.assignment, g.student))
 
 
+def _csv_rows(grades: list[Grade], fh) -> None:
+    w = csv.writer(fh)
+    w.writerow(["assignment", "student", "score", "max_score"])
+    for g in grades:
+        w.writerow([g.assignment, g.student, f"{g.score:g}", f"{g.max_score:g}"])
+
+
 def write_csv(grades: list[Grade], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["assignment", "student", "score", "max_score"])
-        for g in grades:
-            w.writerow([g.assignment, g.student, f"{g.score:g}", f"{g.max_score:g}"])
+        _csv_rows(grades, fh)
 
 
 def table(grades: list[Grade]) -> str:
@@ -124,24 +131,79 @@ def demo(repo: Repo, root: Path, assignments: list[str] | None = None, log=print
 # ----------------------------------------------------------------------------- shared by both paths
 
 
-def _submissions(root: Path, assignments: list[str] | None) -> list[tuple[str, str, Path | None]]:
-    """(student, assignment, notebook or None) for every folder submitted/<student>/<assignment>/."""
+@dataclass
+class Submission:
+    student: str
+    folder: Path
+    assignment: str | None           # None: the folder matches no assignment of the course
+    notebook: Path | None            # None: no notebook to grade
+    notes: list[str] = field(default_factory=list)
+
+
+def _normalised(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def match_folder(name: str, known: list[str]) -> tuple[str | None, str | None]:
+    """The assignment a submission folder is for, and a note when it was not an exact match."""
+    import difflib
+
+    if name in known:
+        return name, None
+    same = [a for a in known if _normalised(a) == _normalised(name)]
+    close = same or difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.85)
+    if close:
+        return close[0], f"the folder is named {name!r}; it was graded as {close[0]}"
+    return None, None
+
+
+def _notebooks(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink())
+
+
+def _choose_notebook(repo: Repo, assignment: str, folder: Path) -> tuple[Path | None, list[str]]:
+    """The notebook of a folder to grade: the only one, else the one holding most of the
+    assignment's exercises (ties: the one named for the assignment, then by name)."""
+    from slt_lessons.course import notebook
+
+    found = _notebooks(folder)
+    if len(found) <= 1:
+        return (found[0] if found else None), []
+    plan = notebook.lesson_plan(nbformat.read(repo.source_notebook(assignment), as_version=4))
+
+    def holds(path: Path) -> int:
+        try:
+            return len(notebook.learner_cells(notebook.read(path), plan).answered)
+        except ValueError:
+            return -1
+
+    best = max(found, key=lambda p: (holds(p), p.stem == assignment, [-ord(c) for c in p.name]))
+    return best, [f"the folder holds {len(found)} notebooks ({', '.join(p.name for p in found)}); "
+                  f"{best.name} was graded, as the one holding most of {assignment}'s exercises"]
+
+
+def _submissions(root: Path, assignments: list[str] | None, known: list[str] | None = None) -> list[Submission]:
+    """Every folder submitted/<student>/<assignment>/, matched to an assignment (``known``:
+    near misses of those names are matched too; without it, names are taken as they are)."""
     sub = root / "submitted"
     found = []
     for folder in sorted(sub.glob("*/*")) if sub.is_dir() else []:
-        if not folder.is_dir() or (assignments and folder.name not in assignments):
+        if not folder.is_dir():
+            continue
+        name, note = match_folder(folder.name, known) if known is not None else (folder.name, None)
+        if assignments and name not in assignments:
             continue
         nb = folder / f"{folder.name}.ipynb"
         if not nb.is_file():
-            others = sorted(folder.glob("*.ipynb"))
+            others = _notebooks(folder)
             nb = others[0] if len(others) == 1 else None
-        found.append((folder.parent.name, folder.name, nb))
+        found.append(Submission(folder.parent.name, folder, name, nb, [note] if note else []))
     return found
 
 
-def _prepare(repo: Repo, root: Path, subs, assignments: list[str] | None) -> list[str]:
+def _prepare(repo: Repo, root: Path, subs: list[Submission], assignments: list[str] | None) -> list[str]:
     """Check the submissions found and put their assignments into the gradebook; their names."""
-    names = sorted({a for _, a, _ in subs})
+    names = sorted({s.assignment for s in subs if s.assignment})
     missing = sorted(set(assignments or []) - set(names))
     if missing:
         raise CourseError(f"no submissions of {', '.join(missing)} under {root / 'submitted'}")
@@ -161,43 +223,90 @@ def _export(root: Path, names: list[str]) -> list[Grade]:
     return grades
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename: a reader sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 # ----------------------------------------------------------------------------- the robust grader
 
 
-def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, workers: int = 1,
-          limits=None, log=print) -> list[Grade]:
-    """Grade every submission under ``root/submitted`` with the robust engine, record the scores in
-    nbgrader's gradebook, write per-exercise feedback and ``root/grades.csv``.
+def sandbox_or_refuse(sandbox, log=print):
+    """``sandbox`` if its probe succeeds; with the sandbox turned off, a loud warning; else an
+    error saying why it is unavailable and how to fix it."""
+    from slt_lessons.course import sandbox as sb
 
-    Submissions are graded ``workers`` at a time; the gradebook is written afterwards, by one
-    writer, in a fixed order, so a parallel run records exactly what a serial one does.
+    if not sandbox.enabled:
+        log("WARNING: --no-sandbox: the learners' code runs with your user's rights; it can read and "
+            "change other submissions, the gradebook and anything else you can. Use it only for code you trust.")
+        return sandbox
+    problem = sb.probe()
+    if problem:
+        raise CourseError(f"cannot grade in a sandbox: {problem}.\nFix that, or pass --no-sandbox to grade "
+                          "without one (only for notebooks you trust).")
+    return sandbox
+
+
+def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, workers: int = 1,
+          limits=None, sandbox=None, log=print) -> list[Grade]:
+    """Grade every submission under ``root/submitted`` with the robust engine, in the sandbox;
+    record the scores in nbgrader's gradebook, write per-exercise feedback and ``root/grades.csv``.
+
+    Submissions are graded ``workers`` at a time. Nothing is written until every submission's
+    processes are gone; then the gradebook is updated in one transaction, by one writer, in a fixed
+    order (so a parallel run records exactly what a serial one does), and the files are replaced
+    atomically. A submission that cannot be graded gets its own message; the others are graded.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from slt_lessons.course import engine
+    from slt_lessons.course.sandbox import Sandbox
 
     limits = limits or engine.Limits()
-    subs = _submissions(root, assignments)
+    sandbox = sandbox_or_refuse(sandbox or Sandbox(), log)
+    subs = _submissions(root, assignments, repo.assignments())
+    for s in subs:
+        if s.assignment is None:
+            log(f"NOT GRADED: {s.folder.relative_to(root)}: the folder's name matches no assignment of this "
+                f"course ({', '.join(repo.assignments())}); rename it submitted/{s.student}/<assignment>/")
+    subs = [s for s in subs if s.assignment]
     names = _prepare(repo, root, subs, assignments)
 
-    def one(item):
-        student, a, nb = item
-        result = engine.grade_submission(repo, a, nb, limits=limits)
-        log(f"graded {student}/{a}: {result.score:g}/{result.max_score:g}")
-        return item, result
+    def one(s: Submission):
+        try:
+            nb, notes = _choose_notebook(repo, s.assignment, s.folder)
+            result = engine.grade_submission(repo, s.assignment, nb, limits=limits, sandbox=sandbox)
+            result.notes[:0] = s.notes + notes
+        except Exception as exc:  # a bug of ours, or a submission we did not foresee: only this one fails
+            result = engine.SubmissionGrade(s.assignment)
+            plan = engine.lesson_plan(nbformat.read(repo.source_notebook(s.assignment), as_version=4))
+            reason = f"this submission could not be graded ({type(exc).__name__}: {exc}); tell your instructor"
+            result.exercises = [engine.ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason)
+                                for p in plan.exercises]
+        log(f"graded {s.student}/{s.assignment}: {result.score:g}/{result.max_score:g}")
+        return s, result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, subs))
-    record_in_gradebook(root, results)
-    for (student, a, _), result in results:
-        out = root / "feedback" / student / a
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "feedback.txt").write_text(result.feedback_text())
-        (out / "grades.json").write_text(engine.to_json(result))
-    return _export(root, names)
+    # every kernel has stopped and every sandbox process is gone (Kernel.stop waits for that)
+    record_in_gradebook(root, [((s.student, s.assignment, s.notebook), r) for s, r in results])
+    for s, result in results:
+        out = root / "feedback" / s.student / s.assignment
+        _write_atomically(out / "feedback.txt", result.feedback_text())
+        _write_atomically(out / "grades.json", engine.to_json(result))
+    grades = [g for g in read_grades(root) if g.assignment in names]
+    buf = io.StringIO()
+    _csv_rows(grades, buf)
+    _write_atomically(root / "grades.csv", buf.getvalue())
+    return grades
 
 
 def record_in_gradebook(root: Path, results) -> None:
+    """Every result into nbgrader's gradebook, in one transaction (sqlite or PostgreSQL): either
+    all of them are recorded or none is."""
     import warnings
 
     from nbgrader.api import Gradebook
@@ -208,12 +317,20 @@ def record_in_gradebook(root: Path, results) -> None:
 
     url = os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
     with Gradebook(url) as gb:
-        for (student, a, _), result in results:
-            gb.update_or_create_student(student)
-            gb.update_or_create_submission(a, student)
-            for ex in result.exercises:
-                g = gb.find_grade(f"{ex.grade_id}-test", a, a, student)
-                g.auto_score = ex.points
-                g.manual_score = None
-                g.needs_manual_grade = False
-            gb.db.commit()
+        commit = gb.db.commit
+        gb.db.commit = gb.db.flush  # nbgrader commits after each call; here everything commits once
+        try:
+            for (student, a, _), result in results:
+                gb.update_or_create_student(student)
+                gb.update_or_create_submission(a, student)
+                for ex in result.exercises:
+                    g = gb.find_grade(f"{ex.grade_id}-test", a, a, student)
+                    g.auto_score = ex.points
+                    g.manual_score = None
+                    g.needs_manual_grade = False
+            commit()
+        except BaseException:
+            gb.db.rollback()
+            raise
+        finally:
+            gb.db.commit = commit

@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from slt_lessons.checks import registry
+from slt_lessons.course.notebook import DEMO
 from slt_lessons.course.paths import CourseError
 
 MARKER = re.compile(r"^# %%(?:\s+\[(?P<kind>\w+)\])?(?P<args>.*)$")
@@ -138,7 +139,8 @@ def to_notebook(path: Path) -> nbformat.NotebookNode:
             cells.append(nbformat.v4.new_code_cell(raw.body, metadata=_meta(grade_id=f"setup-{n_setup}", locked=True)))
         elif raw.kind == "code":
             n_code += 1
-            cells.append(nbformat.v4.new_code_cell(raw.body, metadata={}))
+            # a demonstration: tagged, so that grading tells it apart from cells the learner adds
+            cells.append(nbformat.v4.new_code_cell(raw.body, metadata={"slt_course": dict(DEMO)}))
         else:
             ex_id, points = _exercise_args(raw.args, filename, raw.line)
             if raw.body.strip():

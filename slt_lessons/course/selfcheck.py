@@ -7,6 +7,7 @@ judged outside it, and a broken answer costs only its own exercise.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import nbformat
@@ -48,25 +49,42 @@ def identify(repo: Repo, nb: nbformat.NotebookNode, path: Path) -> str:
     return best
 
 
-def check_notebook(repo: Repo | None, path: Path, limits=None):
+def check_notebook(repo: Repo | None, path: Path, limits=None, sandbox=None):
     """Grade a learner's notebook with the course's grading engine (hidden tests included when the
-    course source is here; ``repo`` is None for a learner who has only the notebooks)."""
+    course source is here; ``repo`` is None for a learner who has only the notebooks). It runs in
+    the sandbox where bubblewrap works, and otherwise as a plain kernel, with a note saying so."""
     from slt_lessons.course import engine
+    from slt_lessons.course import sandbox as sb
 
     path = Path(path).resolve()
     nb = read_notebook(path)
     limits = limits or engine.Limits()
+    sandbox = sandbox or sb.Sandbox()
+    note = None
+    if sandbox.enabled and (problem := sb.probe()):
+        sandbox = dataclasses.replace(sandbox, enabled=False)
+        note = f"run without the sandbox: {problem}"
+    result = _grade(repo, path, nb, limits, sandbox)
+    if note:
+        result.notes.append(note)
+    return result
+
+
+def _grade(repo, path, nb, limits, sandbox):
+    from slt_lessons.course import engine
+
     if repo is None:
         assignment = path.stem
     else:
         assignment = identify(repo, nb, path)
     if repo is not None and repo.source_notebook(assignment).is_file():
-        return engine.grade_submission(repo, assignment, path, limits=limits)
+        return engine.grade_submission(repo, assignment, path, limits=limits, sandbox=sandbox)
     if not any(nbgrader_meta(c).get("grade") for c in nb.cells):
         raise CourseError(f"{path} has no graded test cells, and the course source is not here to restore them")
     # a learner's copy of the course without course/source: the notebook's own set-up and test
     # cells say what to run, and only the visible checks can count
-    result = engine.grade_submission(repo, assignment, path, limits=limits, source=nb, suites=("visible",))
+    result = engine.grade_submission(repo, assignment, path, limits=limits, source=nb, suites=("visible",),
+                                     sandbox=sandbox)
     result.notes.append("visible checks only: the course source with the hidden tests is not here")
     return result
 
