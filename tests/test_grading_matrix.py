@@ -345,3 +345,15 @@ def test_grading_refuses_without_a_working_sandbox_unless_told(repo, tmp_path):
     graded = subprocess.run(cmd + ["--no-sandbox"], capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
     assert graded.returncode == 0, graded.stderr[-2000:]
     assert "WARNING: --no-sandbox" in graded.stdout and "12/12" in graded.stdout
+
+
+def test_self_check_runs_without_the_sandbox_where_it_is_unavailable(repo, tmp_path):
+    """A learner whose machine has no bubblewrap (macOS) can still self-check, told so in one line."""
+    shutil.copy(repo.solutions / A / f"{A}.ipynb", tmp_path / f"{A}.ipynb")
+    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SLT_DEVICE": "cpu",
+           "JUPYTER_PREFER_ENV_PATH": "1"}  # no /usr/bin: no bwrap
+    res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "check", str(tmp_path / f"{A}.ipynb")],
+                         capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "12 / 12" in res.stdout
+    assert [l for l in res.stdout.splitlines() if "run without the sandbox: bubblewrap is not installed" in l]
