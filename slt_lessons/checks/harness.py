@@ -1,7 +1,7 @@
 """Recording a learner's outputs for grading, inside the process that runs their code.
 
-The grader (:mod:`slt_lessons.course.engine`) runs the set-up cells, then :func:`install`, then one
-answer cell, then :func:`record`, which calls the learner's function on every case of both suites
+The grader (:mod:`slt_lessons.course.engine`) runs the set-up cells, then :func:`install`, then the
+learner's cells, then :func:`record` for each exercise, which calls the learner's function on every case of both suites
 and saves what it returned or raised. The verdict is computed later, in the grader's own process,
 from these records alone: nothing the notebook redefines (``check``, ``assert_allclose``, the
 registry) can change it.
