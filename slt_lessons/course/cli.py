@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", help="instructor course root (default $SLT_COURSE_ROOT or <repo>/.instructor)")
     p.add_argument("--assignment", nargs="+", help="grade only these assignments")
     p.add_argument("--workers", type=int, default=1, help="submissions graded at a time (default 1)")
-    p.add_argument("--exercise-timeout", type=float, default=120.0, help="seconds per answer (default 120)")
+    p.add_argument("--exercise-timeout", type=float, default=120.0, help="seconds per learner cell, and per exercise's recording (default 120)")
     p.add_argument("--submission-timeout", type=float, default=900.0, help="hard bound per submission (default 900)")
     _sandbox_options(p, "the submissions")
     p.set_defaults(func=_grade)

@@ -257,7 +257,7 @@ def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str]
         return False, "your cells define the name, but not as a function"
     if data.get("called_reference"):
         return False, ("your function calls the course's reference implementation of this exercise; "
-                       "write it yourself (other exercises' library functions are fine)")
+                       "write it yourself (other exercises' library functions are fine, as long as they do not call this one's)")
     texts, ok = [], True
     for suite in suites:
         result = judge(ex_id, data[suite], suite)
