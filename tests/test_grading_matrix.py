@@ -332,11 +332,16 @@ def test_grader_output_carries_nothing_the_learner_printed(repo, tmp_path):
     assert "LEAKED" not in res.stdout + res.stderr and len(res.stdout) + len(res.stderr) < 10_000
 
 
+def _without_bubblewrap(home):
+    """An environment whose PATH holds only this Python's bin folder: no /usr/bin, so no bwrap."""
+    return {"PATH": str(Path(sys.executable).parent), "HOME": str(home), "SLT_DEVICE": "cpu",
+            "JUPYTER_PREFER_ENV_PATH": "1"}
+
+
 def test_grading_refuses_without_a_working_sandbox_unless_told(repo, tmp_path):
     """Where bubblewrap is missing, grading says why and how to fix it; --no-sandbox grades anyway, loudly."""
     _submit(tmp_path, "alice", A, _solution(repo))
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SLT_DEVICE": "cpu",
-           "JUPYTER_PREFER_ENV_PATH": "1"}  # no /usr/bin: no bwrap
+    env = _without_bubblewrap(tmp_path)
     cmd = [sys.executable, "-m", "slt_lessons.course.cli", "grade", "--root", str(tmp_path)]
     refused = subprocess.run(cmd, capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
     assert refused.returncode == 2
@@ -350,8 +355,7 @@ def test_grading_refuses_without_a_working_sandbox_unless_told(repo, tmp_path):
 def test_self_check_runs_without_the_sandbox_where_it_is_unavailable(repo, tmp_path):
     """A learner whose machine has no bubblewrap (macOS) can still self-check, told so in one line."""
     shutil.copy(repo.solutions / A / f"{A}.ipynb", tmp_path / f"{A}.ipynb")
-    env = {"PATH": str(Path(sys.executable).parent), "HOME": str(tmp_path), "SLT_DEVICE": "cpu",
-           "JUPYTER_PREFER_ENV_PATH": "1"}  # no /usr/bin: no bwrap
+    env = _without_bubblewrap(tmp_path)
     res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "check", str(tmp_path / f"{A}.ipynb")],
                          capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr

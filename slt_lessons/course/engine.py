@@ -39,7 +39,7 @@ from slt_lessons.checks import registry
 from slt_lessons.checks.runner import Outcome, Unsupported, judge
 from slt_lessons.course import notebook
 from slt_lessons.course.kernel import Kernel
-from slt_lessons.course.notebook import LearnerCell, Plan, lesson_plan
+from slt_lessons.course.notebook import LearnerCell, Plan, Planned, lesson_plan
 from slt_lessons.course.paths import Repo
 from slt_lessons.course.sandbox import Sandbox
 
@@ -179,13 +179,13 @@ class _Session:
         self._drop_kernel()
 
 
-def _record_code(ex_id: str, plan: Plan, path: Path) -> str:
-    name = next(p.function_name for p in plan.exercises if p.exercise_id == ex_id)
+def _record_code(exercise: Planned, plan: Plan, path: Path) -> str:
     others = ", ".join(f"{p.exercise_id!r}: globals().get({p.function_name!r})"
-                       for p in plan.exercises if p.exercise_id != ex_id)
+                       for p in plan.exercises if p != exercise)
     return (
         "import slt_lessons.checks.harness as _slt_harness\n"
-        f"_slt_harness.record({ex_id!r}, globals().get({name!r}), {str(path)!r}, {{{others}}})\n"
+        f"_slt_harness.record({exercise.exercise_id!r}, globals().get({exercise.function_name!r}), "
+        f"{str(path)!r}, {{{others}}})\n"
     )
 
 
@@ -229,7 +229,7 @@ def _run_submission(plan: Plan, reading, folder: Path, limits: Limits, sandbox: 
                     continue
                 out = conndir / f"record-{i}.pt"
                 t0 = time.monotonic()
-                status, message = session.record(_record_code(p.exercise_id, plan, out))
+                status, message = session.record(_record_code(p, plan, out))
                 seconds[p.exercise_id] = time.monotonic() - t0
                 if status == "error":
                     recorded[p.exercise_id] = f"the grading code failed after your cells ran ({message})"
@@ -275,27 +275,20 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
     if source is None:
         source = nbformat.read(repo.source_notebook(assignment), as_version=4)
     plan = lesson_plan(source)
-    result = SubmissionGrade(assignment)
-
-    def zero_all(reason: str) -> SubmissionGrade:
-        result.exercises = [ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason) for p in plan.exercises]
-        return result
-
     if path is None or not Path(path).is_file():
-        return zero_all("no notebook was submitted")
+        return zero_grade(assignment, plan, "no notebook was submitted")
     try:
         nb = notebook.read(path)
     except ValueError as exc:
-        return zero_all(f"the submission is not a readable Jupyter notebook ({exc})")
+        return zero_grade(assignment, plan, f"the submission is not a readable Jupyter notebook ({exc})")
     reading = notebook.learner_cells(nb, plan)
-    result.notes.extend(reading.notes)
     if not reading.answered:
         other = match_assignment(repo, nb, exclude=assignment)
-        return zero_all(f"this notebook holds none of {assignment}'s exercises"
-                        + (f"; it looks like a notebook of {other}" if other else ""))
+        return zero_grade(assignment, plan, f"this notebook holds none of {assignment}'s exercises"
+                          + (f"; it looks like a notebook of {other}" if other else ""))
 
     recorded, seconds, session = _run_submission(plan, reading, Path(path).parent, limits, sandbox)
-    result.notes.extend(session.notes)
+    result = SubmissionGrade(assignment, notes=reading.notes + session.notes)
     passed: dict[str, bool] = {}
     texts: dict[str, str] = {}
     for p in plan.exercises:
@@ -322,6 +315,12 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
         result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if passed[p.exercise_id] else 0.0,
                                               p.points, text, round(seconds.get(p.exercise_id, 0.0), 3)))
     return result
+
+
+def zero_grade(assignment: str, plan: Plan, reason: str) -> SubmissionGrade:
+    """Every exercise of ``plan`` at 0 points, for ``reason``."""
+    return SubmissionGrade(assignment, [ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason)
+                                        for p in plan.exercises])
 
 
 def match_assignment(repo: Repo | None, nb, exclude: str | None = None) -> str | None:

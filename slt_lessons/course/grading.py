@@ -67,17 +67,14 @@ def read_grades(root: Path, db_url: str | None = None) -> list[Grade]:
     return sorted(grades, key=lambda g: (g.assignment, g.student))
 
 
-def _csv_rows(grades: list[Grade], fh) -> None:
-    w = csv.writer(fh)
+def write_csv(grades: list[Grade], path: Path) -> None:
+    """``grades`` as CSV, replacing ``path`` atomically."""
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
     w.writerow(["assignment", "student", "score", "max_score"])
     for g in grades:
         w.writerow([g.assignment, g.student, f"{g.score:g}", f"{g.max_score:g}"])
-
-
-def write_csv(grades: list[Grade], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        _csv_rows(grades, fh)
+    _write_atomically(path, buf.getvalue())
 
 
 def table(grades: list[Grade]) -> str:
@@ -136,7 +133,6 @@ class Submission:
     student: str
     folder: Path
     assignment: str | None           # None: the folder matches no assignment of the course
-    notebook: Path | None            # None: no notebook to grade
     notes: list[str] = field(default_factory=list)
 
 
@@ -193,11 +189,7 @@ def _submissions(root: Path, assignments: list[str] | None, known: list[str] | N
         name, note = match_folder(folder.name, known) if known is not None else (folder.name, None)
         if assignments and name not in assignments:
             continue
-        nb = folder / f"{folder.name}.ipynb"
-        if not nb.is_file():
-            others = _notebooks(folder)
-            nb = others[0] if len(others) == 1 else None
-        found.append(Submission(folder.parent.name, folder, name, nb, [note] if note else []))
+        found.append(Submission(folder.parent.name, folder, name, [note] if note else []))
     return found
 
 
@@ -281,31 +273,25 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
             result = engine.grade_submission(repo, s.assignment, nb, limits=limits, sandbox=sandbox)
             result.notes[:0] = s.notes + notes
         except Exception as exc:  # a bug of ours, or a submission we did not foresee: only this one fails
-            result = engine.SubmissionGrade(s.assignment)
             plan = engine.lesson_plan(nbformat.read(repo.source_notebook(s.assignment), as_version=4))
-            reason = f"this submission could not be graded ({type(exc).__name__}: {exc}); tell your instructor"
-            result.exercises = [engine.ExerciseGrade(p.exercise_id, p.grade_id, 0.0, p.points, reason)
-                                for p in plan.exercises]
+            result = engine.zero_grade(s.assignment, plan, f"this submission could not be graded "
+                                       f"({type(exc).__name__}: {exc}); tell your instructor")
         log(f"graded {s.student}/{s.assignment}: {result.score:g}/{result.max_score:g}")
         return s, result
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, subs))
     # every kernel has stopped and every sandbox process is gone (Kernel.stop waits for that)
-    record_in_gradebook(root, [((s.student, s.assignment, s.notebook), r) for s, r in results])
+    record_in_gradebook(root, [(s.student, s.assignment, r) for s, r in results])
     for s, result in results:
         out = root / "feedback" / s.student / s.assignment
         _write_atomically(out / "feedback.txt", result.feedback_text())
         _write_atomically(out / "grades.json", engine.to_json(result))
-    grades = [g for g in read_grades(root) if g.assignment in names]
-    buf = io.StringIO()
-    _csv_rows(grades, buf)
-    _write_atomically(root / "grades.csv", buf.getvalue())
-    return grades
+    return _export(root, names)
 
 
 def record_in_gradebook(root: Path, results) -> None:
-    """Every result into nbgrader's gradebook, in one transaction (sqlite or PostgreSQL): either
+    """Every (student, assignment, SubmissionGrade) into nbgrader's gradebook, in one transaction (sqlite or PostgreSQL): either
     all of them are recorded or none is."""
     import warnings
 
@@ -320,7 +306,7 @@ def record_in_gradebook(root: Path, results) -> None:
         commit = gb.db.commit
         gb.db.commit = gb.db.flush  # nbgrader commits after each call; here everything commits once
         try:
-            for (student, a, _), result in results:
+            for student, a, result in results:
                 gb.update_or_create_student(student)
                 gb.update_or_create_submission(a, student)
                 for ex in result.exercises:

@@ -48,8 +48,8 @@ class Kernel:
     def __init__(self, workdir: Path, conndir: Path, sandbox: sb.Sandbox, startup_timeout: float = 60):
         self.uid = sb.UIDS.take() if sandbox.enabled and sb.needs_own_uid() else None
         try:
-            for folder in (workdir, conndir):
-                if self.uid is not None:
+            if self.uid is not None:
+                for folder in (workdir, conndir):
                     os.chown(folder, self.uid, self.uid)
             km = _Manager(kernel_name="python3")
             km.connection_file = str(conndir / "kernel.json")
