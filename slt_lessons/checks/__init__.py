@@ -7,6 +7,6 @@ See :mod:`slt_lessons.checks.registry` for how an exercise is defined.
 """
 
 from slt_lessons.checks.registry import exercises
-from slt_lessons.checks.runner import CheckFailed, CheckResult, check
+from slt_lessons.checks.runner import CheckFailed, CheckResult, check, yours
 
-__all__ = ["check", "exercises", "CheckResult", "CheckFailed"]
+__all__ = ["check", "yours", "exercises", "CheckResult", "CheckFailed"]

@@ -20,7 +20,7 @@ import torch
 from slt_lessons.checks import registry
 from slt_lessons.device import get_device
 
-__all__ = ["check", "passes", "collect", "judge", "CheckResult", "CheckFailed", "Outcome", "Unsupported"]
+__all__ = ["check", "passes", "collect", "judge", "yours", "CheckResult", "CheckFailed", "Outcome", "Unsupported"]
 
 
 class CheckFailed(AssertionError):
@@ -100,7 +100,7 @@ def _fresh(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 def _short_traceback(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
-    learner = [f for f in frames if "slt_lessons" not in f.filename] or frames
+    learner = [f for f in frames if "slt_lessons" not in f.filename]  # none: the call itself failed
     where = f" (line {learner[-1].lineno}: {learner[-1].line})" if learner and learner[-1].line else ""
     return f"raised {type(exc).__name__}: {exc}{where}"
 
@@ -198,19 +198,55 @@ def _case_verdict(ex: registry.Exercise, case: registry.Case, outcome: Outcome) 
 def check(exercise_id: str, fn: Callable, suite: str = "visible", *, device=None, raise_on_fail: bool = True) -> CheckResult:
     """Check ``fn`` against the reference of ``exercise_id`` on the cases of ``suite``.
 
-    Prints the verdict. Raises :class:`CheckFailed` (an ``AssertionError``) when any case is
-    wrong, unless ``raise_on_fail=False``; returns the :class:`CheckResult`.
+    Prints the verdict, once. Raises :class:`CheckFailed` (an ``AssertionError``) when any case
+    is wrong, unless ``raise_on_fail=False``; its message only counts the wrong cases, so the
+    notebook shows the report a single time. Returns the :class:`CheckResult`.
     """
+    __tracebackhide__ = True  # IPython: the learner's cell, not this frame, is where to look
     result = judge(exercise_id, collect(exercise_id, fn, suite, device), suite, device)
-    if result.passed:
-        print(result)
-    elif raise_on_fail:
-        raise CheckFailed(str(result))
-    else:
-        print(result)
+    print(result)
+    if not result.passed and raise_on_fail:
+        wrong = len(result.verdicts) - result.n_passed
+        raise CheckFailed(
+            f"{exercise_id}: {wrong} of {len(result.verdicts)} {suite} cases wrong (the report is printed above)"
+        )
     return result
 
 
 def passes(exercise_id: str, fn: Callable, suites=registry.SUITES, *, device=None) -> bool:
     """Whether ``fn`` is right on every case of ``suites`` (both by default), without printing."""
     return all(judge(exercise_id, collect(exercise_id, fn, s, device), s, device).passed for s in suites)
+
+
+def yours(fn: Callable) -> Callable:
+    """The learner's exercise function for a demonstration, or the reference while it is unwritten.
+
+    ``fn`` is the function of an exercise's answer cell (looked up in the registry by its name).
+    The returned function calls ``fn``; the first time ``fn`` raises ``NotImplementedError`` it
+    prints one line saying so and from then on calls the course's reference instead. Any other
+    error is the learner's to see, so it propagates.
+
+    >>> K = yours(reduced_rank_K)      # in a lesson's demonstration cell
+    """
+    if not callable(fn):
+        raise ValueError(f"yours() takes an exercise function, got {registry.describe(fn)}")
+    name = getattr(fn, "__name__", "")
+    matches = [registry.get(i) for i in registry.exercises() if i.rsplit(".", 1)[-1] == name]
+    if len(matches) != 1:
+        raise ValueError(f"yours() takes an exercise function; no single exercise has a function named {name!r}")
+    ex = matches[0]
+    state = {"fn": fn}
+
+    def demo_fn(*args, **kwargs):
+        if state["fn"] is fn:
+            try:
+                return fn(*args, **kwargs)
+            except NotImplementedError:
+                state["fn"] = ex.reference
+                print(f"(`{name}` is not written yet: this demonstration uses the course's reference "
+                      f"`{ex.reference.__module__}.{name}`)")
+        return state["fn"](*args, **kwargs)
+
+    demo_fn.__name__ = name
+    demo_fn.__doc__ = fn.__doc__
+    return demo_fn

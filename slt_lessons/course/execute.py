@@ -10,7 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-DEFAULT_CELL_TIMEOUT = 120
+DEFAULT_CELL_TIMEOUT = 900  # only for a hung cell: a busy machine may take minutes over a heavy one
 
 
 @contextmanager

@@ -1,0 +1,53 @@
+"""`yours`: demonstrations run the learner's function, or the reference with one line saying so."""
+
+import pytest
+import torch
+
+from slt_lessons import free_energy
+from slt_lessons.checks import CheckFailed, check, yours
+
+
+def test_uses_the_learners_function_when_written(capsys):
+    def bic(nLn_min, d, n):
+        return torch.as_tensor(nLn_min) * 0 + 7.0
+
+    assert float(yours(bic)(nLn_min=torch.tensor(1.0), d=2, n=10)) == 7.0
+    assert capsys.readouterr().out == ""
+
+
+def test_falls_back_to_the_reference_once_with_one_line(capsys):
+    def bic(nLn_min, d, n):
+        raise NotImplementedError()
+
+    f = yours(bic)
+    args = dict(nLn_min=torch.tensor(10.0), d=2, n=100)
+    assert float(f(**args)) == float(free_energy.bic(**args))
+    assert float(f(**args)) == float(free_energy.bic(**args))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and "`bic` is not written yet" in lines[0] and "slt_lessons.free_energy.bic" in lines[0]
+
+
+def test_other_errors_are_the_learners_to_see():
+    def bic(nLn_min, d, n):
+        raise ZeroDivisionError("mine")
+
+    with pytest.raises(ZeroDivisionError, match="mine"):
+        yours(bic)(nLn_min=torch.tensor(1.0), d=2, n=10)
+
+
+def test_not_an_exercise_function_is_a_clear_error():
+    def helper():
+        pass
+
+    with pytest.raises(ValueError, match="no single exercise has a function named 'helper'"):
+        yours(helper)
+    with pytest.raises(ValueError, match="takes an exercise function"):
+        yours(3)
+
+
+def test_a_failed_check_prints_its_report_once(capsys):
+    with pytest.raises(CheckFailed) as info:
+        check("free_energy.bic", lambda nLn_min, d, n: 1.0)
+    out = capsys.readouterr().out
+    assert out.count("WRONG") == 2 and "WRONG" not in str(info.value)
+    assert "2 of 2 visible cases wrong" in str(info.value)
