@@ -51,3 +51,16 @@ def test_a_failed_check_prints_its_report_once(capsys):
     out = capsys.readouterr().out
     assert out.count("WRONG") == 2 and "WRONG" not in str(info.value)
     assert "2 of 2 visible cases wrong" in str(info.value)
+
+
+def test_a_check_as_a_cells_last_line_shows_its_report_once():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import torch\nfrom slt_lessons import free_energy\nfrom slt_lessons.checks import check\n"
+        "check('free_energy.bic', free_energy.bic)")]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    shown = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in nb.cells[0].outputs)
+    assert shown.count("PASSED free_energy.bic") == 1

@@ -90,7 +90,11 @@ class CheckResult:
                 lines.extend("          " + line for line in v.message.splitlines())
         return "\n".join(lines)
 
-    __repr__ = __str__
+    def __repr__(self) -> str:
+        return f"<CheckResult {self.exercise_id} ({self.suite}): {self.n_passed}/{len(self.verdicts)} cases correct>"
+
+    def _ipython_display_(self) -> None:
+        """Nothing: :func:`check` has printed the report, and a notebook shows it once."""
 
 
 def _fresh(kwargs: dict[str, Any]) -> dict[str, Any]:
