@@ -64,3 +64,30 @@ def test_a_check_as_a_cells_last_line_shows_its_report_once():
     NotebookClient(nb, kernel_name="python3", timeout=120).execute()
     shown = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in nb.cells[0].outputs)
     assert shown.count("PASSED free_energy.bic") == 1
+
+
+def test_a_case_may_expect_an_error(monkeypatch):
+    from slt_lessons.checks import registry, runner
+
+    def ref(x):
+        if x < 0:
+            raise ValueError(f"x must be >= 0, got {x}")
+        return float(x)
+
+    case = registry.Case("a negative x (must raise ValueError)", {"x": -1.0}, raises=ValueError)
+    monkeypatch.setitem(registry._REGISTRY, "t.ref", registry.Exercise(
+        "t.ref", ref, cases=lambda suite, device: [case], judge=registry.scalar_close(0, 0)))
+
+    def verdict(fn):
+        return runner.judge("t.ref", runner.collect("t.ref", fn)).verdicts[0].message
+
+    class MyError(ValueError):
+        pass
+
+    def subclass(x):
+        raise MyError("mine")
+
+    assert verdict(ref) is None
+    assert verdict(subclass) is None
+    assert "must raise ValueError" in verdict(lambda x: float(x)) and "returned float" in verdict(lambda x: float(x))
+    assert "raised TypeError" in verdict(lambda x: x + "a")

@@ -31,10 +31,13 @@ SUITES = ("visible", "hidden")
 
 @dataclass(frozen=True)
 class Case:
-    """One seeded input: ``label`` says in words what it is; ``kwargs`` are the arguments."""
+    """One seeded input: ``label`` says in words what kind of input it is; ``kwargs`` are the
+    arguments. With ``raises`` set, the right answer is to raise that exception (or a subclass):
+    the text asks for it, e.g. a ``ValueError`` naming a bad argument."""
 
     label: str
     kwargs: dict[str, Any]
+    raises: type[BaseException] | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ class Outcome:
     label: str
     output: Any = None
     error: str | None = None
+    raised: tuple[str, ...] = ()  # the names of the raised exception's classes (it and its bases)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
             outcomes.append(Outcome(case.label, error="not implemented yet (raised NotImplementedError)"))
             continue
         except Exception as exc:  # the learner's bug is the verdict, not a crash of the check
-            outcomes.append(Outcome(case.label, error=_short_traceback(exc)))
+            kinds = tuple(c.__name__ for c in type(exc).__mro__)
+            outcomes.append(Outcome(case.label, error=_short_traceback(exc), raised=kinds))
             continue
         outcomes.append(Outcome(case.label, output=_portable(out)))
     return outcomes
@@ -186,6 +188,12 @@ def judge(exercise_id: str, outcomes: list[Outcome], suite: str = "visible", dev
 
 
 def _case_verdict(ex: registry.Exercise, case: registry.Case, outcome: Outcome) -> str | None:
+    if case.raises is not None:
+        want = case.raises.__name__
+        if want in outcome.raised:
+            return None
+        did = outcome.error if outcome.error is not None else f"returned {registry.describe(_portable(outcome.output))}"
+        return f"this input must raise {want} (the text asks for it), but the function {did}"
     if outcome.error is not None:
         return outcome.error
     got = _portable(outcome.output)
