@@ -221,7 +221,10 @@ def fisher_information(jacobian):
 
 
 def numerical_rank(matrix, rtol: float):
-    """The number of singular values of ``matrix`` above ``rtol × the largest`` (0 for the zero matrix)."""
+    """The number of singular values ``σ_i`` of ``matrix`` with ``σ_i > rtol · max_j σ_j``, an ``int``.
+
+    0 for the zero matrix (no ``σ_i`` exceeds ``rtol · 0``) and for an empty one; ``rtol > 0``.
+    """
     rtol = require_positive("rtol", rtol)
     s = torch.linalg.svdvals(matrix)
-    return int((s > rtol * s.max()).sum()) if s.numel() and s.max() > 0 else 0
+    return int((s > rtol * s.max()).sum()) if s.numel() else 0

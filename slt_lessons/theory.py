@@ -9,6 +9,7 @@ exercise, so each body stands alone (it imports ``Fraction`` itself).
 
 - :func:`regular`                 ``d/2`` (returns ``λ``)
 - :func:`normal_crossing`         ``K = ∏ w_i^{2k_i}``, prior ``∏ |w_i|^{h_i}`` (returns ``(λ, m)``)
+- :func:`independent_sum`         ``K = Σ_j`` (a monomial in its own variables) (returns ``(λ, m)``)
 - :func:`reduced_rank_regression` Aoyagi & Watanabe (2005) (returns ``(λ, m)``)
 - :func:`deep_linear_network`     Aoyagi (2024) (returns ``(λ, m)``)
 - :func:`tanh_network`            one-input tanh network with true function 0 (returns ``(λ, m)``)
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["regular", "normal_crossing", "reduced_rank_regression", "deep_linear_network", "tanh_network"]
+__all__ = ["regular", "normal_crossing", "independent_sum", "reduced_rank_regression", "deep_linear_network", "tanh_network"]
 
 
 def regular(d):
@@ -61,6 +62,36 @@ def normal_crossing(k, h=None):
     return lam, ratios.count(lam)
 
 
+def independent_sum(blocks, h=None):
+    """``(λ, m)`` (a ``Fraction`` and an int) of a sum of monomials in separate variables.
+
+    ``K(w) = Σ_j ∏_i w_{j,i}^{2 k_{j,i}}``: block ``j`` is a monomial in its own variables
+    ``w_{j,1}, w_{j,2}, ...`` (no variable appears in two blocks), with the exponents
+    ``blocks[j] = (k_{j,1}, k_{j,2}, ...)``, non-negative ints with at least one positive, and the prior
+    ``φ(w) ∝ ∏_{j,i} |w_{j,i}|^{h_{j,i}}`` near 0 (``h=None``: uniform; else ``h[j]`` holds the
+    exponents of block ``j``, or is None). Example: ``blocks = [(1,), (2,)]`` is ``K = w_1² + w_2⁴``.
+    The derivation goes through the partition function ``Z_n = ∫ φ e^{−nK} dw`` (Watanabe 2009,
+    *Algebraic Geometry and Statistical Learning Theory*, Cambridge UP, ch. 4 and 6).
+    """
+    # Because the variables and the prior factorise over the blocks, so does Z_n = ∏_j Z_n^{(j)}, and
+    # each block alone is a normal crossing with Z_n^{(j)} ≈ c_j n^{−λ_j} (log n)^{m_j − 1}. The product is
+    # c n^{−Σλ_j} (log n)^{Σ(m_j − 1)}: λ = Σ_j λ_j and m − 1 = Σ_j (m_j − 1).
+    from fractions import Fraction
+
+    from slt_lessons import theory
+
+    blocks = list(blocks)
+    h = [None] * len(blocks) if h is None else list(h)
+    if not blocks or len(h) != len(blocks):
+        raise ValueError(f"blocks must be a non-empty list of exponent tuples and h one entry per block, got {blocks!r}, {h!r}")
+    lam, m = Fraction(0), 1
+    for k_j, h_j in zip(blocks, h):
+        lam_j, m_j = theory.normal_crossing(k_j, h_j)
+        lam += lam_j
+        m += m_j - 1
+    return lam, m
+
+
 def reduced_rank_regression(M, H, N, r):
     """``(λ, m)`` (a ``Fraction`` and an int) of reduced-rank regression ``y = B A x + noise``.
 
@@ -88,8 +119,9 @@ def reduced_rank_regression(M, H, N, r):
         return Fraction(H * N - H * r + M * r, 2), 1
     if M + N < H + r:
         return Fraction(M * N, 2), 1
-    s = (M + H + N + r) % 2
-    return Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2 + s, 8), 1 + s
+    numerator = 2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2
+    s = numerator % 2  # the numerator has the parity of M + H + N + r
+    return Fraction(numerator + s, 8), 1 + s
 
 
 def deep_linear_network(widths, r):
@@ -101,7 +133,8 @@ def deep_linear_network(widths, r):
     Networks* 172:106132, Theorem 1: with ``M_j = H_j − r``, take the index set Σ with
     ``|Σ| = ℓ + 1 >= 2``, ``max_Σ M < min_{not Σ} M``, ``Σ_Σ M >= ℓ max_Σ M`` and
     ``Σ_Σ M < ℓ min_{not Σ} M`` (only the sets of the ``ℓ + 1`` smallest ``M_j`` can qualify,
-    and exactly one does); with ``S = Σ_Σ M_σ``, ``𝓜 = ⌈S/ℓ⌉``, ``a = S − (𝓜 − 1)ℓ``::
+    and exactly one does: the smallest such set that meets the third condition meets the other
+    two, since the set one smaller failed it); with ``S = Σ_Σ M_σ``, ``𝓜 = ⌈S/ℓ⌉``, ``a = S − (𝓜 − 1)ℓ``::
 
         λ = [−r² + r(H_1 + H_{L+1})]/2 + a(ℓ − a)/(4ℓ) − ℓ(ℓ − 1)/4 · (S/ℓ)² + ½ Σ_{σ<σ'∈Σ} M_σ M_σ'
         m = a(ℓ − a) + 1
@@ -118,8 +151,8 @@ def deep_linear_network(widths, r):
         raise ValueError(f"r must be an int in [0, min(widths) = {min(widths)}], got {r!r}")
     Ms = sorted(H - r for H in widths)
     for size in range(2, len(Ms) + 1):  # Σ = the `size` smallest M_j, ℓ = size − 1
-        ell, S, rest = size - 1, sum(Ms[:size]), Ms[size:]
-        if S >= ell * Ms[size - 1] and (not rest or (Ms[size - 1] < rest[0] and S < ell * rest[0])):
+        ell, S = size - 1, sum(Ms[:size])
+        if size == len(Ms) or S < ell * Ms[size]:  # the first such Σ also has max_Σ M < min_rest M <= S/ℓ
             break
     a = S - (-(-S // ell) - 1) * ell
     pairs = (S * S - sum(x * x for x in Ms[:size])) // 2  # Σ_{σ<σ'} M_σ M_σ'

@@ -40,17 +40,19 @@ def volume_fraction(K_values, eps):
 def volume_exponent(eps, V, m=1):
     """The least-squares ``λ`` in ``log V = log c + λ log ε + (m − 1) log(−log ε)``, ``m`` given.
 
-    ``y = log V − (m − 1) log(−log ε)`` is regressed on ``x = log ε``: ``λ = Σ (x − x̄)(y − ȳ)/Σ (x − x̄)²``.
-    Needs ``0 < ε < 1`` when ``m > 1``. Without the log factor the slope is too low by about
-    ``(m − 1)/(−log ε)``.
+    ``y = log V − (m − 1) log(−log ε)`` is regressed on ``x = log ε``: ``λ = Σ (x − x̄) y/Σ (x − x̄)²``
+    (the same as ``Σ (x − x̄)(y − ȳ)/Σ (x − x̄)²``, since ``Σ (x − x̄) = 0``). Raises a ValueError
+    unless ``0 < ε < 1`` when ``m ≠ 1`` (``log(−log ε)`` must exist). Without the log factor the
+    slope is too low by about ``(m − 1)/(−log ε)``.
     """
     require_same_length(("eps", "V"), eps, V)
-    if m != 1 and not bool(((eps > 0) & (eps < 1)).all()):
-        raise ValueError("eps must lie in (0, 1) when m > 1 (log(−log ε) must exist)")
-    x = eps.log()
-    y = V.log() - (m - 1) * torch.log(-x)
+    x, y = eps.log(), V.log()
+    if m != 1:  # with m = 1 there is no log factor, and any eps > 0 will do
+        if not bool(((eps > 0) & (eps < 1)).all()):
+            raise ValueError("eps must lie in (0, 1) when m != 1 (log(−log ε) must exist)")
+        y = y - (m - 1) * torch.log(-x)
     x = x - x.mean()
-    return (x * (y - y.mean())).sum() / (x * x).sum()
+    return (x * y).sum() / (x * x).sum()
 
 
 @dataclass(frozen=True)

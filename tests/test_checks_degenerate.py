@@ -13,6 +13,7 @@ from fractions import Fraction
 import pytest
 import torch
 
+from slt_lessons import theory
 from slt_lessons.checks import registry
 from slt_lessons.checks.runner import collect, judge, passes
 
@@ -23,6 +24,7 @@ IDS = [
     "degenerate.volume_fraction",
     "degenerate.volume_exponent",
     "degenerate.normal_crossing",
+    "degenerate.independent_sum",
     "degenerate.reduced_rank_regression",
     "degenerate.deep_linear_network",
 ]
@@ -30,6 +32,19 @@ IDS = [
 
 def run(exercise_id, fn, suite):
     return judge(exercise_id, collect(exercise_id, fn, suite, device="cpu"), suite, device="cpu")
+
+
+def value_failures(exercise_id, fn, suites=registry.SUITES):
+    """The failed verdicts on cases whose answer is a value (not a ValueError).
+
+    A mistake in the tests below must be caught by these: failing only because it lacks the input
+    validation would not show that the checks see the mistake it is named after.
+    """
+    failed = []
+    for suite in suites:
+        raising = {c.label for c in registry.get(exercise_id).cases(suite, torch.device("cpu")) if c.raises}
+        failed += [v for v in run(exercise_id, fn, suite).verdicts if v.message and v.label not in raising]
+    return failed
 
 
 @pytest.mark.parametrize("suite", registry.SUITES)
@@ -91,12 +106,16 @@ def test_tanh_fisher_case_is_singular():
 
 
 def rank_gram(matrix, rtol):
+    if rtol <= 0:
+        raise ValueError(f"rtol must be positive, got {rtol}")
     g = matrix.T @ matrix if matrix.shape[0] >= matrix.shape[1] else matrix @ matrix.T
     s = torch.sqrt(torch.clamp(torch.linalg.eigvalsh(g), min=0))
-    return int((s > rtol * s.max()).sum())
+    return int((s > rtol * s.max()).sum()) if s.numel() else 0
 
 
 def rank_matrix_rank(matrix, rtol):
+    if not rtol > 0:
+        raise ValueError("rtol must be > 0")
     return int(torch.linalg.matrix_rank(matrix, rtol=rtol))
 
 
@@ -125,12 +144,14 @@ def test_rank_variants_pass(variant):
 
 @pytest.mark.parametrize("mistake", [rank_absolute, rank_default_tolerance, rank_as_float])
 def test_rank_mistakes_fail(mistake):
-    assert not passes("degenerate.numerical_rank", mistake)
+    assert value_failures("degenerate.numerical_rank", mistake)
 
 
 def test_rank_cases_have_the_gap_the_notes_promise():
     for suite in registry.SUITES:
         for case in registry.get("degenerate.numerical_rank").cases(suite, torch.device("cpu")):
+            if "exactly" in case.label or "zero matrix" in case.label or "empty" in case.label or "ValueError" in case.label:
+                continue  # the case on the threshold (see the notes), and the cases with no threshold
             s = torch.linalg.svdvals(case.kwargs["matrix"].double())
             rel = s / s[0]
             rtol = case.kwargs["rtol"]
@@ -185,18 +206,22 @@ def test_rrr_K_expanded_form_passes():
 
 @pytest.mark.parametrize("mistake", [rrr_K_no_half, rrr_K_not_squared, rrr_K_mean, rrr_K_flat_sum, rrr_K_AB])
 def test_rrr_K_mistakes_fail(mistake):
-    assert not passes("degenerate.reduced_rank_K", mistake)
+    assert value_failures("degenerate.reduced_rank_K", mistake)
 
 
 # ----------------------------------------------------------------------------- volume_fraction
 
 
 def vf_loop(K_values, eps):
+    if K_values.ndim != 1:
+        raise ValueError(f"K_values must be 1-D, got shape {tuple(K_values.shape)}")
     flat = [float((K_values < e).sum()) / K_values.numel() for e in eps.flatten()]
     return torch.tensor(flat, dtype=K_values.dtype, device=K_values.device).reshape(eps.shape)
 
 
 def vf_sorted(K_values, eps):
+    if K_values.dim() != 1:
+        raise ValueError("K_values: one value per sample, shape (S,)")
     k_sorted = torch.sort(K_values).values
     return torch.searchsorted(k_sorted, eps, right=False).to(torch.float64) / K_values.numel()
 
@@ -220,16 +245,20 @@ def test_volume_fraction_variants_pass(variant):
 
 @pytest.mark.parametrize("mistake", [vf_count, vf_complement, vf_flat])
 def test_volume_fraction_mistakes_fail(mistake):
-    assert not passes("degenerate.volume_fraction", mistake)
+    assert value_failures("degenerate.volume_fraction", mistake)
 
 
 # ----------------------------------------------------------------------------- volume_exponent
 
 
 def vexp_lstsq(eps, V, m=1):
+    if eps.shape != V.shape:
+        raise ValueError("eps and V must have the same length")
+    if m != 1 and not bool(((eps > 0) & (eps < 1)).all()):
+        raise ValueError("with m != 1 every eps must lie in (0, 1)")
     x = torch.log(eps)
     X = torch.stack([torch.ones_like(x), x], dim=1)
-    y = torch.log(V) - (m - 1) * torch.log(-x)
+    y = torch.log(V) - ((m - 1) * torch.log(-x) if m != 1 else 0)
     return torch.linalg.lstsq(X, y[:, None]).solution[1, 0]
 
 
@@ -264,7 +293,7 @@ def test_volume_exponent_variant_passes():
 
 @pytest.mark.parametrize("mistake", [vexp_ignore_m, vexp_linear_eps, vexp_inverted, vexp_log_log_term_sign])
 def test_volume_exponent_mistakes_fail_visible(mistake):
-    assert not run("degenerate.volume_exponent", mistake, "visible").passed
+    assert value_failures("degenerate.volume_exponent", mistake, ["visible"])
 
 
 # ----------------------------------------------------------------------------- theory: independent formulas
@@ -272,7 +301,15 @@ def test_volume_exponent_mistakes_fail_visible(mistake):
 
 def nc_independent(k, h=None):
     """λ = min over k_i > 0 of (h_i + 1)/(2 k_i), m = how many attain it (Watanabe 2009, normal crossing)."""
+    def whole(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+    k = list(k)
     h = [0] * len(k) if h is None else list(h)
+    if not k or not all(whole(x) for x in k) or max(k) == 0:
+        raise ValueError(f"k must be non-negative ints, at least one positive; got {k}")
+    if len(h) != len(k) or not all(whole(x) or isinstance(x, Fraction) and x >= 0 for x in h):
+        raise ValueError(f"h must hold one non-negative int or Fraction per entry of k; got {h}")
     ratios = {i: Fraction(h[i] + 1, 2 * k[i]) for i in range(len(k)) if k[i] > 0}
     lam = min(ratios.values())
     return lam, sum(1 for v in ratios.values() if v == lam)
@@ -280,6 +317,13 @@ def nc_independent(k, h=None):
 
 def rrr_independent(M, H, N, r):
     """Aoyagi & Watanabe (2005), written from the paper's case list."""
+    def is_int(x):
+        return type(x) is int
+
+    if not all(is_int(x) and x > 0 for x in (M, H, N)):
+        raise ValueError(f"M, H, N must be positive ints, got {M!r}, {H!r}, {N!r}")
+    if not is_int(r) or not 0 <= r <= min(M, H, N):
+        raise ValueError(f"r must be an int in [0, min(M, H, N)], got {r!r}")
     if N + r <= M + H and M + r <= N + H and H + r <= M + N:
         odd = (M + H + N + r) % 2
         return Fraction(2 * (H + r) * (M + N) - (M - N) ** 2 - (H + r) ** 2 + odd, 8), 1 + odd
@@ -292,6 +336,10 @@ def rrr_independent(M, H, N, r):
 
 def dln_independent(widths, r):
     """Aoyagi (2024), Theorem 1: search the index set Σ among prefixes of the sorted M_j = H_j − r."""
+    if len(widths) < 2 or not all(isinstance(w, int) and w > 0 for w in widths):
+        raise ValueError(f"widths must be at least two positive ints, got {widths!r}")
+    if not isinstance(r, int) or r < 0 or r > min(widths):
+        raise ValueError(f"r must be an int with 0 <= r <= min(widths), got {r!r}")
     M = sorted(w - r for w in widths)
     for ell in range(1, len(M)):
         sigma, rest = M[: ell + 1], M[ell + 1 :]
@@ -345,7 +393,7 @@ def test_rrr_hidden_cases_cover_every_branch():
 
 def test_dln_cases_include_multiplicity_above_one():
     ex = registry.get("degenerate.deep_linear_network")
-    ms = [dln_independent(**c.kwargs)[1] for s in registry.SUITES for c in ex.cases(s, torch.device("cpu"))]
+    ms = [dln_independent(**c.kwargs)[1] for s in registry.SUITES for c in ex.cases(s, torch.device("cpu")) if not c.raises]
     assert max(ms) >= 3 and ms.count(1) >= 3
 
 
@@ -423,22 +471,22 @@ def dln_half_d(widths, r):
 
 @pytest.mark.parametrize("mistake", [nc_ignores_h, nc_m_always_one, nc_float, nc_max, nc_m_counts_nonzero])
 def test_normal_crossing_mistakes_fail(mistake):
-    assert not passes("degenerate.normal_crossing", mistake)
+    assert value_failures("degenerate.normal_crossing", mistake)
 
 
 @pytest.mark.parametrize("mistake", [nc_m_always_one, nc_float, nc_max])
 def test_normal_crossing_visible_catches(mistake):
-    assert not run("degenerate.normal_crossing", mistake, "visible").passed
+    assert value_failures("degenerate.normal_crossing", mistake, ["visible"])
 
 
 @pytest.mark.parametrize("mistake", [rrr_no_parity, rrr_swapped_branches, rrr_half_d, rrr_main_formula_everywhere])
 def test_rrr_mistakes_fail(mistake):
-    assert not passes("degenerate.reduced_rank_regression", mistake)
+    assert value_failures("degenerate.reduced_rank_regression", mistake)
 
 
 @pytest.mark.parametrize("mistake", [dln_m_always_one, dln_unsorted, dln_half_d])
 def test_dln_mistakes_fail(mistake):
-    assert not passes("degenerate.deep_linear_network", mistake)
+    assert value_failures("degenerate.deep_linear_network", mistake)
 
 
 def test_exact_judge_messages():
@@ -451,3 +499,174 @@ def test_exact_judge_messages():
     assert ex.judge(case, (Fraction(1, 2), 2), (Fraction(1, 2), True)) is not None
     assert ex.judge(case, (Fraction(1, 2), 2), Fraction(1, 2)) is not None
     assert ex.judge(case, (Fraction(3), 1), (3, torch.tensor(1))) is None
+
+
+# ----------------------------------------------------------------------------- issue 9, part 4: stated requirements are visible
+
+
+def rrr_K_unbatched(A, B, C):
+    """Right for one pair (A, B), wrong for a batch: sums over every axis."""
+    return 0.5 * torch.sum((B @ A - C) ** 2)
+
+
+def rank_ge(matrix, rtol):
+    if rtol <= 0:
+        raise ValueError("rtol")
+    s = torch.linalg.svdvals(matrix)
+    return int((s >= rtol * s.max()).sum()) if s.numel() else 0
+
+
+def rank_tensor(matrix, rtol):
+    if rtol <= 0:
+        raise ValueError("rtol")
+    s = torch.linalg.svdvals(matrix)
+    return (s > rtol * s.max()).sum() if s.numel() else torch.tensor(0)
+
+
+def vf_le(K_values, eps):
+    return (K_values <= eps.unsqueeze(-1)).to(K_values.dtype).mean(-1)
+
+
+def vexp_always_log_term(eps, V, m=1):
+    x = torch.log(eps)
+    y = torch.log(V) - (m - 1) * torch.log(-x)
+    xc = x - x.mean()
+    return (xc * y).sum() / (xc * xc).sum()
+
+
+@pytest.mark.parametrize(("exercise_id", "mistake"), [
+    ("degenerate.reduced_rank_K", rrr_K_unbatched),
+    ("degenerate.numerical_rank", rank_ge),
+    ("degenerate.numerical_rank", rank_tensor),
+    ("degenerate.volume_fraction", vf_le),
+    ("degenerate.volume_exponent", vexp_always_log_term),
+])
+def test_stated_requirements_fail_a_visible_case(exercise_id, mistake):
+    assert value_failures(exercise_id, mistake, ["visible"])
+
+
+def test_hidden_theory_labels_do_not_show_the_values():
+    for exercise_id in ("degenerate.normal_crossing", "degenerate.independent_sum",
+                        "degenerate.reduced_rank_regression", "degenerate.deep_linear_network"):
+        for case in registry.get(exercise_id).cases("hidden", torch.device("cpu")):
+            assert "=" not in case.label.replace("M+H = N+r", "").replace("N+H = M+r", "").replace(
+                "M+N = H+r", "").replace("m = ", "").replace("r = 0", "").replace("sum_Σ M = ℓ", ""), case.label
+
+
+def test_error_cases_are_errors_of_the_reference(monkeypatch):
+    """Every case that must raise ValueError does raise it in the reference."""
+    from slt_lessons.checks import degenerate as checks_module
+
+    monkeypatch.setattr(checks_module, "_error_cases", lambda *cases: [registry.Case("ERR " + lab, kw) for lab, kw in cases])
+    n = 0
+    for exercise_id in IDS + ["degenerate.independent_sum"]:
+        ex = registry.get(exercise_id)
+        for suite in registry.SUITES:
+            for case in ex.cases(suite, torch.device("cpu")):
+                if case.label.startswith("ERR "):
+                    n += 1
+                    with pytest.raises(ValueError):
+                        ex.reference(**case.kwargs)
+    assert n >= 20
+
+
+@pytest.mark.parametrize("exercise_id", [i for i in IDS + ["degenerate.independent_sum"] if i != "degenerate.fisher_information"
+                                         and i != "degenerate.reduced_rank_K"])
+def test_stated_errors_have_visible_cases(exercise_id):
+    """The text of these exercises asks for a ValueError: a function right on every value but raising nothing fails
+    a visible case, and only the error cases."""
+    reference = registry.get(exercise_id).reference
+
+    def no_validation(**kwargs):
+        try:
+            return reference(**kwargs)
+        except ValueError:
+            return None
+
+    result = run(exercise_id, no_validation, "visible")
+    assert not result.passed and not value_failures(exercise_id, no_validation, ["visible"])
+
+
+def rrr_no_value_error(M, H, N, r):
+    return rrr_independent(M, H, N, min(max(int(r), 0), min(M, H, N))) if M > 0 else (Fraction(0), 1)
+
+
+def test_rrr_without_value_error_fails_visible():
+    assert not run("degenerate.reduced_rank_regression", rrr_no_value_error, "visible").passed
+
+
+# ----------------------------------------------------------------------------- independent_sum (reasoning)
+
+
+def sum_via_partition_function(blocks, h=None):
+    """Independent: multiply Z_n^(j) ~ n^(-lam_j) (log n)^(m_j - 1) by adding exponents."""
+    if not blocks or (h is not None and len(h) != len(blocks)):
+        raise ValueError("blocks")
+    power_n, power_log = Fraction(0), 0
+    for j, k in enumerate(blocks):
+        lam_j, m_j = nc_independent(k, None if h is None or h[j] is None else h[j])
+        if not any(k):
+            raise ValueError("block")
+        power_n += lam_j
+        power_log += m_j - 1
+    return power_n, power_log + 1
+
+
+def sum_min(blocks, h=None):
+    parts = [nc_independent(k, None if h is None else h[j]) for j, k in enumerate(blocks)]
+    lam = min(p[0] for p in parts)
+    return lam, sum(p[1] for p in parts if p[0] == lam)
+
+
+def sum_m_adds(blocks, h=None):
+    lam, _ = sum_via_partition_function(blocks, h)
+    return lam, sum(nc_independent(k, None if h is None else h[j])[1] for j, k in enumerate(blocks))
+
+
+def sum_m_one(blocks, h=None):
+    return sum_via_partition_function(blocks, h)[0], 1
+
+
+def sum_per_variable(blocks, h=None):
+    flat_k = [ki for k in blocks for ki in k]
+    flat_h = [0] * len(flat_k) if h is None else [hi for hj, k in zip(h, blocks) for hi in (hj or [0] * len(k))]
+    lam = sum(Fraction(hi + 1, 2 * ki) for ki, hi in zip(flat_k, flat_h) if ki > 0)
+    return lam, sum_via_partition_function(blocks, h)[1]
+
+
+def sum_ignores_h(blocks, h=None):
+    return sum_via_partition_function(blocks)
+
+
+def test_independent_sum_variant_passes():
+    assert passes("degenerate.independent_sum", sum_via_partition_function)
+
+
+@pytest.mark.parametrize("mistake", [sum_min, sum_m_adds, sum_m_one, sum_per_variable, sum_ignores_h])
+def test_independent_sum_mistakes_fail_hidden_on_several_cases(mistake):
+    assert len(value_failures("degenerate.independent_sum", mistake, ["hidden"])) >= 3
+
+
+@pytest.mark.parametrize(("mistake", "phrase"), [
+    (sum_min, "PRODUCT"), (sum_per_variable, "MULTIPLY"), (sum_m_adds, "power of log n"), (sum_m_one, "power of log n"),
+])
+def test_independent_sum_feedback_names_the_missed_step(mistake, phrase):
+    result = run("degenerate.independent_sum", mistake, "visible")
+    messages = [v.message for v in result.verdicts if v.message]
+    assert messages and any(phrase in m for m in messages)
+
+
+def test_independent_sum_hidden_cases_are_many_and_varied():
+    cases = [c for c in registry.get("degenerate.independent_sum").cases("hidden", torch.device("cpu")) if not c.raises]
+    values = {theory.independent_sum(**c.kwargs) for c in cases}
+    assert len(cases) >= 5 and len(values) >= 5
+    assert any(m > 1 for _, m in values) and any(c.kwargs["h"] is not None for c in cases)
+
+
+def test_independent_sum_matches_volume_scaling():
+    """Independent of the derivation: K = w1^2 + w2^4 has lam = 3/4, by counting volumes (Monte Carlo)."""
+    from slt_lessons import volume
+
+    fit = volume.volume_scaling_box(lambda w: w[:, 0] ** 2 + w[:, 1] ** 4, [(-1, 1)] * 2, 400_000,
+                                    torch.Generator().manual_seed(0))
+    assert abs(fit.lam - 0.75) < 0.05 + 4 * fit.lam_se

@@ -5,17 +5,19 @@
 # $\log n$. This lesson says where $\lambda$ comes from: the **geometry of the set of true
 # parameters**, and how the population loss $K(w)$ vanishes on it. You will
 #
-# * see why neural networks are singular: symmetries make the Fisher information degenerate
-#   (exercises 1, 2);
+# * see where networks are singular: at their true parameters when they have more units than the
+#   truth needs, because continuous families of parameters give the same function and make the Fisher
+#   information degenerate (exercises 1, 2);
 # * write $K(w)$ for reduced-rank regression (a two-layer linear network) and look at its zero set
 #   (exercise 3);
-# * measure $\lambda$ as a **volume-scaling exponent** (exercises 4, 5);
-# * compute $\lambda$ exactly for normal crossings, reduced-rank regression and deep linear
-#   networks, from the theorems (exercises 6, 7, 8), and check the numbers against estimates.
+# * measure $\lambda$ as a **volume-scaling exponent** (exercises 4, 5), and derive it for $w^4$;
+# * compute $\lambda$ exactly for normal crossings (exercise 6), **derive** it for sums of independent
+#   terms (exercise 7), and use the theorems for reduced-rank regression and deep linear networks
+#   (exercises 8, 9), checking the numbers against estimates.
 #
 # The theory exercises return exact fractions (`fractions.Fraction`), judged by exact equality.
-# Demonstrations use the library's versions of your functions, so they run whatever state your
-# answers are in.
+# The demonstrations after an exercise run **your** function (through `yours`); while it is not
+# written yet they say so in one line and use the course's reference instead.
 
 # %% [setup]
 import math
@@ -26,7 +28,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from slt_lessons import degenerate, free_energy, theory, volume
-from slt_lessons.checks import check
+from slt_lessons.checks import check, yours
 from slt_lessons.course import FAST
 from slt_lessons.device import get_device
 from slt_lessons.validation import require_ndim, require_positive, require_same_length
@@ -36,27 +38,29 @@ torch.set_default_dtype(torch.float64)
 print("tensors live on", device, "| fast mode:", FAST)
 
 # %% [markdown]
-# ## 1. Why neural networks are singular
+# ## 1. Where neural networks are singular
 #
 # Take a one-input network with $H$ tanh units, $f(x, w) = \sum_{h=1}^H a_h \tanh(b_h x)$, $w = (a, b)$.
 # Many parameters give the **same function**:
 #
-# * permuting the units, or flipping the signs of $(a_h, b_h)$ together;
+# * permuting the units, or flipping the signs of $(a_h, b_h)$ together. These are *discrete*
+#   symmetries: they map a parameter to finitely many others, so on their own they make $W_0$ a finite
+#   set of points, each of which can be perfectly regular;
 # * a **dead unit**: if $a_h = 0$, then $b_h$ can be anything;
 # * two units with $b_h = b_{h'}$ act as one unit with weight $a_h + a_{h'}$: only the sum matters.
 #
-# So the map $w \mapsto f(\cdot, w)$ is not one-to-one, and the set of true parameters
-# $W_0 = \{w : K(w) = 0\}$ is not a point. At such $w$ the **Fisher information**
+# The last two are *continuous* families: through such a parameter runs a whole curve of parameters with
+# the same function, so the set of true parameters $W_0 = \{w : K(w) = 0\}$ has positive dimension
+# there. Along such a curve $f$ does not change, and that direction is in the kernel of the **Fisher information**
 #
 # $$I(w) = E_x\bigl[\nabla_w f(x,w)\,\nabla_w f(x,w)^\top\bigr] \approx \frac1n J^\top J,
 # \qquad J_{ij} = \frac{\partial f(x_i, w)}{\partial w_j},$$
 #
-# (Gaussian regression with unit noise) is **degenerate**: directions along which $f$ does not change
-# are in its kernel. A model is *regular* if $W_0$ is a single point with $I$ positive definite there,
+# (Gaussian regression with unit noise), which is then **degenerate**. Only continuous families lower
+# the Fisher rank; the permutations and sign flips do not. A model is *regular* if $W_0$ is a single point with $I$ positive definite there,
 # and *singular* otherwise (Watanabe 2009, *Algebraic Geometry and Statistical Learning Theory*, ch. 1).
 #
 # **Exercise 1.** Write `fisher_information(jacobian)`: $(1/n)J^\top J$ for an $(n, d)$ Jacobian.
-# (The library's version takes an optional `n` for models with several outputs; you may ignore it.)
 
 # %% [exercise] degenerate.fisher_information points=1
 
@@ -66,24 +70,26 @@ print("tensors live on", device, "| fast mode:", FAST)
 # it does not depend on the units.
 #
 # **Exercise 2.** Write `numerical_rank(matrix, rtol)`: the number of singular values
-# (`torch.linalg.svdvals`) larger than `rtol` times the largest, as an `int` (0 for the zero matrix).
+# (`torch.linalg.svdvals`) **strictly** larger than `rtol` times the largest, as a Python `int` (0 for
+# the zero matrix and for an empty one). Raise a `ValueError` when `rtol` is not positive.
 
 # %% [exercise] degenerate.numerical_rank points=1
 
 # %% [markdown]
 # The rank of the Fisher information of the $H = 3$ tanh network (6 parameters) at a generic point,
-# at points with a dead unit or two merged units, and at the true parameter of the zero function
-# ($a = 0$):
+# at points with a dead unit or two merged units, and at two true parameters of the zero function
+# ($a = 0$, with $b$ generic or $b = 0$), computed with **your** two functions:
 
 # %%
 H = 3
 x = torch.linspace(-2, 2, 200)
+fisher, rank = yours(fisher_information), yours(numerical_rank)
 
 
 def fisher_rank(a, b):
     w = torch.cat([torch.tensor(a), torch.tensor(b)])
     J = degenerate.output_jacobian(lambda w: degenerate.tanh_network_model(x, w[:H], w[H:]), w)
-    return degenerate.numerical_rank(degenerate.fisher_information(J), 1e-9)
+    return rank(fisher(J), 1e-9)
 
 
 points = {
@@ -91,14 +97,32 @@ points = {
     "one dead unit: a_3 = 0": ([1.0, -0.5, 0.0], [0.3, 1.2, -2.0]),
     "two merged units: b_1 = b_2": ([1.0, -0.5, 0.8], [0.7, 0.7, -2.0]),
     "true parameter of f = 0: a = 0": ([0.0, 0.0, 0.0], [0.3, 1.2, -2.0]),
+    "true parameter of f = 0: a = 0, b = 0": ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]),
 }
 for label, (a, b) in points.items():
     print(f"{label:<48} Fisher rank {fisher_rank(a, b)} of {2 * H}")
+lam_tanh, m_tanh = theory.tanh_network(H)
+print(f"global learning coefficient of the H = {H} network for the truth f = 0: lambda = {lam_tanh}"
+      f" = {float(lam_tanh):.3f}, m = {m_tanh}")
 
 # %% [markdown]
-# Every true parameter of a network with more units than the truth needs is a point like the last
-# three: the Fisher information is singular there, the Laplace approximation of lesson 2 is undefined,
-# and $\lambda < d/2$.
+# The generic point is regular (full rank), even though permuting its units and flipping their signs
+# gives $3!\cdot 2^3 - 1 = 47$ other parameters with the same function. Every true parameter of a network with more units than the truth needs is a
+# point like the last four: a dead or merged unit, so the Fisher information is singular there and the
+# Laplace approximation of lesson 2 is undefined.
+#
+# **Local and global $\lambda$.** The Fisher rank says something about one point, $\lambda$ about the
+# whole of $W_0$. At $a = 0$ with distinct nonzero $|b_h|$, $K$ is a positive definite quadratic form in
+# the 3 coordinates of $a$ and exactly flat in the 3 of $b$ (every $b$ gives $f = 0$), so the volume
+# near that point scales like $\varepsilon^{3/2}$: the *local* learning coefficient there is
+# $\tfrac12\,\mathrm{rank} = 3/2$ (in general $\tfrac12\,\mathrm{rank}\,I(w)$ is only a lower bound for
+# the local coefficient at $w$; here it is exact because the other directions are exactly flat).
+# The *global* $\lambda$ printed above, $5/6$, is smaller: it is the smallest local coefficient over
+# $W_0$, reached at the most singular true parameters, near $a = b = 0$, where the Fisher rank is 0
+# (the theorem for this network: Watanabe 2009, ch. 7, after Aoyagi). The free energy, and
+# everything in lessons 2 and 5 that measures $\lambda$ without saying where, sees the global value;
+# a sampler localised at one point (lesson 5) sees that point's local value (Lau et al. 2023,
+# arXiv:2308.12108).
 #
 # ## 2. The population loss and its zero set: reduced-rank regression
 #
@@ -114,7 +138,7 @@ for label, (a, b) in points.items():
 # (Aoyagi & Watanabe 2005, *Neural Networks* 18:924–933).
 #
 # **Exercise 3.** Write `reduced_rank_K(A, B, C)`. `A` and `B` may carry leading batch dimensions
-# (shapes `(..., H, M)` and `(..., N, H)`); return one value per batch entry.
+# (shapes `(..., H, M)` and `(..., N, H)`); return one value per batch entry (shape `A.shape[:-2]`).
 
 # %% [exercise] degenerate.reduced_rank_K points=1
 
@@ -123,11 +147,14 @@ for label, (a, b) in points.items():
 # $ab = c$, smooth) and $c = 0$ (the cross $ab = 0$, singular at the origin), beside the normal
 # crossing $K = w_1^2 w_2^4$ and the cusp $K = (w_1^2 - w_2^3)^2$. Near a singular point the region
 # $\{K < \varepsilon\}$ is much larger than near a smooth point: that is what $\lambda$ measures.
+# The first two panels are **your** `reduced_rank_K`, called once on a $301 \times 301$ batch of
+# $1\times 1$ matrices $A = a$, $B = b$.
 
 # %%
 g = torch.linspace(-1.5, 1.5, 301)
 W1, W2 = torch.meshgrid(g, g, indexing="ij")
-ab = lambda c: degenerate.reduced_rank_K(W1[..., None, None], W2[..., None, None], torch.tensor([[c]]))  # noqa: E731
+K_rrr = yours(reduced_rank_K)
+ab = lambda c: K_rrr(W1[..., None, None], W2[..., None, None], torch.tensor([[c]]))  # noqa: E731
 surfaces = {
     r"$\frac{1}{2}(ab - 0.5)^2$": ab(0.5),
     r"$\frac{1}{2}(ab)^2$": ab(0.0),
@@ -157,26 +184,45 @@ axes[0].set_ylabel("second parameter"); plt.tight_layout(); plt.show()
 # $Z_n = \int \varphi e^{-nK} = \int_0^\infty e^{-nt}\,dV(t)$: small $t$ dominate, and
 # $V(t)\propto t^\lambda$ gives $Z_n \propto n^{-\lambda}$.
 #
+# **Deriving $\lambda$ for $w^4$.** Take $d = 1$, $K(w) = w^4$ and the uniform prior on $[-1, 1]$
+# ($\varphi = \tfrac12$). The normalised partition function is
+# $Z_n = \tfrac12\int_{-1}^{1} e^{-n w^4}\,dw$. Substitute $w = n^{-1/4}u$, which makes the exponent
+# $n w^4 = u^4$ free of $n$: $dw = n^{-1/4}du$ and
+#
+# $$Z_n = n^{-1/4}\cdot\tfrac12\int_{-n^{1/4}}^{n^{1/4}} e^{-u^4}\,du \;\longrightarrow\; n^{-1/4}\cdot\tfrac12\int_{-\infty}^{\infty} e^{-u^4}\,du ,$$
+#
+# so $F_n = -\log Z_n = \tfrac14\log n + O(1)$: $\lambda = 1/4$. For the regular $K = w^2$ the
+# substitution that frees the exponent of $n$ is $w = n^{-1/2}u$, and it gives $\lambda = 1/2 = d/2$.
+# The volume says the same: $\{w^4 < \varepsilon\}$ is
+# $|w| < \varepsilon^{1/4}$, of prior mass $V(\varepsilon) = \varepsilon^{1/4}$. The recipe: find the
+# power of $n$ that the substitution pulls out of $Z_n$.
+#
 # Monte Carlo: draw $w_1, \dots, w_S$ from the prior and count.
 #
 # **Exercise 4.** Write `volume_fraction(K_values, eps)`: for each $\varepsilon$ (a tensor of any shape)
-# the fraction of the samples with $K(w_s) < \varepsilon$, as a tensor of the shape of `eps`.
+# the fraction of the samples with $K(w_s) < \varepsilon$ (strictly below), as a tensor of the shape of `eps`.
+# `K_values` holds one value per sample, shape `(S,)`: raise a `ValueError` for any other number of dimensions.
 
 # %% [exercise] degenerate.volume_fraction points=1
 
 # %% [markdown]
 # **Exercise 5.** Write `volume_exponent(eps, V, m=1)`: the least-squares $\lambda$ in
 # $\log V = \log c + \lambda\log\varepsilon + (m-1)\log(-\log\varepsilon)$ with $m$ given: move the known
-# $(m-1)\log(-\log\varepsilon)$ to the left and fit a line to $\log\varepsilon$ (a 0-d tensor).
+# $(m-1)\log(-\log\varepsilon)$ to the left and fit a line to $\log\varepsilon$ (a 0-d tensor). When
+# $m \ne 1$ that term needs $0 < \varepsilon < 1$: raise a `ValueError` if some $\varepsilon$ is outside.
+# When $m = 1$ there is no such term, and any $\varepsilon > 0$ (1 and above included) must work. Raise a
+# `ValueError` too when `eps` and `V` differ in length.
 
 # %% [exercise] degenerate.volume_exponent points=1
 
 # %% [markdown]
-# Volume against $\varepsilon$ on log-log axes, uniform prior on $[-1, 1]^d$, with the theory's slope:
+# Volume against $\varepsilon$ on log-log axes, uniform prior on $[-1, 1]^d$, measured with **your**
+# exercises 4 and 5, with the theory's slope:
 
 # %%
 S = 200_000 if FAST else 2_000_000
 gen = torch.Generator().manual_seed(0)
+fraction, exponent = yours(volume_fraction), yours(volume_exponent)
 cases = {
     "w^2 (regular)": (lambda w: w[:, 0] ** 2, 1, theory.normal_crossing([1])),
     "w^4": (lambda w: w[:, 0] ** 4, 1, theory.normal_crossing([2])),
@@ -189,9 +235,9 @@ fig, ax = plt.subplots(figsize=(6.5, 4.5))
 print(f"{'K':<28} {'fit (m given)':>14} {'lambda':>8} {'m':>3}")
 for label, (K, d, (lam, m)) in cases.items():
     Kv = K(2 * torch.rand(S, d, generator=gen) - 1)
-    V = volume.volume_fraction(Kv, eps)
+    V = fraction(Kv, eps)
     ok = V * S >= 50  # enough samples below eps for a usable estimate
-    lam_hat = volume.volume_exponent(eps[ok], V[ok], m=m).item()
+    lam_hat = exponent(eps[ok], V[ok], m=m).item()
     line = ax.loglog(eps[ok], V[ok], "o", ms=4, label=f"{label}: fit {lam_hat:.3f}, exact {lam}")
     e0 = eps[ok][-1]
     ax.loglog(eps[ok], V[ok][-1] * (eps[ok] / e0) ** float(lam) * ((-eps[ok].log()) / (-e0.log())) ** (m - 1), "-",
@@ -224,9 +270,11 @@ ax.set_title(r"volume of $\{K < \varepsilon\}$; lines: $\varepsilon^\lambda(-\lo
 # $K = (w_1^2 + w_2^2)^2$ into $u^4(1 + v^2)^2$ with Jacobian $|u|$: $k = (2, 0)$, $h = (1, 0)$, so
 # $\lambda = 2/4 = 1/2$, while the regular $K = w_1^2 + w_2^2$ becomes $u^2(1 + v^2)$: $\lambda = 2/2 = 1$.
 #
-# **Exercise 6.** Write `normal_crossing(k, h=None)`: `k` and `h` are sequences of non-negative ints
-# (`h=None` means all zeros, a uniform prior); return `(lam, m)` with `lam` a `fractions.Fraction`.
-# Indices with $k_i = 0$ do not constrain $\lambda$.
+# **Exercise 6.** Write `normal_crossing(k, h=None)`: `k` holds non-negative ints, at least one
+# positive; `h` one non-negative int or `Fraction` per entry of `k` (`h=None` means all zeros, a uniform
+# prior); return `(lam, m)` with `lam` a `fractions.Fraction`. Indices with $k_i = 0$ do not constrain
+# $\lambda$. Raise a `ValueError` for any other `k` or `h` (empty, all zero, negative, not ints — a
+# `bool` is not an int here —, or `h` of the wrong length).
 
 # %% [exercise] degenerate.normal_crossing points=2
 
@@ -236,10 +284,61 @@ ax.set_title(r"volume of $\{K < \varepsilon\}$; lines: $\varepsilon^\lambda(-\lo
 
 # %%
 Kv = ((2 * torch.rand(S, 2, generator=gen) - 1) ** 2).sum(1) ** 2  # (w1^2 + w2^2)^2
-ok = volume.volume_fraction(Kv, eps) * S >= 50
-lam_hat = volume.volume_exponent(eps[ok], volume.volume_fraction(Kv, eps)[ok]).item()
-lam_nc, m_nc = theory.normal_crossing([2, 0], [1, 0])
+V = fraction(Kv, eps)
+ok = V * S >= 50
+lam_hat = exponent(eps[ok], V[ok]).item()
+lam_nc, m_nc = yours(normal_crossing)([2, 0], [1, 0])
 print(f"(w1^2 + w2^2)^2: volume exponent {lam_hat:.3f}; blow-up + normal crossing: lambda = {lam_nc}, m = {m_nc}")
+
+# %% [markdown]
+# ### Sums of independent terms: derive $\lambda$ and $m$
+#
+# Often $K$ is a sum of terms in **separate** variables, e.g. one term per layer or per unit that does
+# not interact with the others: $K(w) = K_1(w^{(1)}) + K_2(w^{(2)}) + \dots$, where no variable appears in
+# two terms, and the prior is a product $\varphi(w) = \varphi_1(w^{(1)})\varphi_2(w^{(2)})\cdots$. The
+# normal-crossing rule does **not** apply to the sum as written ($K$ is not a monomial), but you can
+# derive its $(\lambda, m)$ the way we derived $\lambda$ for $w^4$ above, from the partition function:
+#
+# 1. $e^{-nK} = e^{-nK_1}e^{-nK_2}\cdots$, so $Z_n = \int\varphi\, e^{-nK}\,dw$ **factorises** into one
+#    integral per term: $Z_n = Z_n^{(1)} Z_n^{(2)}\cdots$ (Fubini).
+# 2. Each factor is the partition function of a smaller model. Lesson 2's expansion of the free energy,
+#    $F_n = -\log Z_n = \lambda\log n - (m - 1)\log\log n + O(1)$, says
+#    $Z_n^{(j)} \approx c_j\, n^{-\lambda_j}(\log n)^{m_j - 1}$, with $(\lambda_j, m_j)$ from the
+#    normal-crossing rule when the term is a monomial.
+# 3. Multiply the factors and read the result in the same form, $c\,n^{-\lambda}(\log n)^{m-1}$: that
+#    gives $\lambda$ and $m$ of the sum.
+#
+# Check yourself on the smallest case before you code: what does this give for $K = w_1^2 + w_2^2$
+# (a regular model, so you know the answer from lesson 2)?
+#
+# **Exercise 7 (reasoning).** Write `independent_sum(blocks, h=None)`: $K$ is a sum of monomials, one per
+# block, each in its own variables: `blocks[j]` holds the exponents $(k_{j,1}, k_{j,2}, \dots)$ of
+# $\prod_i w_{j,i}^{2k_{j,i}}$, so `[(1,), (2,)]` is $K = w_1^2 + w_2^4$ and `[(1, 1), (3,)]` is
+# $K = w_1^2w_2^2 + w_3^6$. `h` is None (uniform prior) or holds one entry per block: that block's prior
+# exponents (as in exercise 6), or None. Return `(lam, m)` with `lam` a `Fraction`. You may call
+# `theory.normal_crossing` (the course's exercise 6) for each block. Raise a `ValueError` when `blocks`
+# is empty, `h` does not have one entry per block, or a block is not a valid `k` of exercise 6. The hidden checks use parameter sets you have not
+# seen; a wrong answer's message says which step of the derivation it missed.
+
+# %% [exercise] degenerate.independent_sum points=3
+
+# %% [markdown]
+# Your answer against an independent measurement: the slope of the free energy $F_n = -\log Z_n$ against
+# $\log n$, by quadrature over $[-1, 1]^2$ (lesson 2's `free_energy_quad` and `fit_learning_coefficient`,
+# which fits $m$ too):
+
+# %%
+ns = torch.logspace(2, 12, 8 if FAST else 16)
+sums = {
+    "w1^2 + w2^4": (lambda w: w[:, 0] ** 2 + w[:, 1] ** 4, [(1,), (2,)]),
+    "w1^4 + w2^6": (lambda w: w[:, 0] ** 4 + w[:, 1] ** 6, [(2,), (3,)]),
+}
+lam_sum = yours(independent_sum)
+print(f"{'K':<14} {'lambda fit':>10} {'yours':>6} {'m fit':>6} {'yours':>6}")
+for label, (K, blocks) in sums.items():
+    lam, m = lam_sum(blocks)
+    fit = free_energy.fit_learning_coefficient(ns, free_energy.free_energy_quad(K, ns, [(-1, 1), (-1, 1)], order=8, device=device).cpu())
+    print(f"{label:<14} {fit.lam:10.3f} {str(lam):>6} {fit.m:6.2f} {m:6d}")
 
 # %% [markdown]
 # ## 5. Reduced-rank regression: the exact $\lambda$
@@ -254,30 +353,32 @@ print(f"(w1^2 + w2^2)^2: volume exponent {lam_hat:.3f}; blow-up + normal crossin
 # * if $N + H < M + r$: $\lambda = \frac{HN - Hr + Mr}{2}$;
 # * if $M + N < H + r$: $\lambda = \frac{MN}{2}$ (in these three cases $m = 1$).
 #
-# **Exercise 7.** Write `reduced_rank_regression(M, H, N, r)` returning `(lam, m)` with `lam` a
-# `Fraction`. (Raise a `ValueError` for sizes that are not positive ints or $r > \min(M, H, N)$.)
+# **Exercise 8.** Write `reduced_rank_regression(M, H, N, r)` returning `(lam, m)` with `lam` a
+# `Fraction`. Raise a `ValueError` when $M$, $H$ or $N$ is not a positive int, or $r$ is not an int
+# with $0 \le r \le \min(M, H, N)$ (a `bool` is not an int here).
 
 # %% [exercise] degenerate.reduced_rank_regression points=2
 
 # %% [markdown]
-# How far below $d/2$ is it? And does the volume agree? For $(M, H, N) = (2, 2, 2)$ and $r = 0$
-# ($d = 8$) we sample $A, B$ uniformly from $[-1, 1]^8$:
+# How far below $d/2$ is it (your exercise 8)? And does the volume agree? For $(M, H, N) = (2, 2, 2)$
+# and $r = 0$ ($d = 8$) we sample $A, B$ uniformly from $[-1, 1]^8$ and evaluate your `reduced_rank_K`:
 
 # %%
+rrr_lam = yours(reduced_rank_regression)
 for M_, H_, N_ in [(2, 2, 2), (3, 2, 3), (5, 3, 5), (4, 3, 8), (10, 5, 10)]:
-    lams = [theory.reduced_rank_regression(M_, H_, N_, r) for r in range(min(M_, H_, N_) + 1)]
+    lams = [rrr_lam(M_, H_, N_, r) for r in range(min(M_, H_, N_) + 1)]
     print(f"(M, H, N) = {(M_, H_, N_)}, d/2 = {H_ * (M_ + N_) / 2:5.1f}:  "
           + ", ".join(f"r={r}: {float(lam):.3g} (m={m})" for r, (lam, m) in enumerate(lams)))
 
 
 def rrr_K(w, M=2, H=2, N=2):
     A, B = w[:, : H * M].reshape(-1, H, M), w[:, H * M:].reshape(-1, N, H)
-    return degenerate.reduced_rank_K(A, B, torch.zeros(N, M))
+    return K_rrr(A, B, torch.zeros(N, M))
 
 
 fit = volume.volume_scaling_box(rrr_K, [(-1, 1)] * 8, S, gen)
 print(f"\nvolume estimate for (2, 2, 2), r = 0: lambda = {fit.lam:.3f} +- {fit.lam_se:.3f} over eps in "
-      f"[{fit.eps[0]:.1e}, {fit.eps[-1]:.1e}]; theorem: {theory.reduced_rank_regression(2, 2, 2, 0)[0]}; d/2 = 4")
+      f"[{fit.eps[0]:.1e}, {fit.eps[-1]:.1e}]; theorem: {rrr_lam(2, 2, 2, 0)[0]}; d/2 = 4")
 
 # %% [markdown]
 # The Monte Carlo exponent is far from $d/2 = 4$ and close to $3/2$, but not within its standard
@@ -299,24 +400,26 @@ print(f"\nvolume estimate for (2, 2, 2), r = 0: lambda = {fit.lam:.3f} +- {fit.l
 # $$\lambda = \frac{-r^2 + r(H_1 + H_{L+1})}{2} + \frac{a(\ell - a)}{4\ell} - \frac{\ell(\ell-1)}{4}\Bigl(\frac S\ell\Bigr)^2
 #   + \frac12\sum_{\sigma < \sigma' \in \Sigma} M_\sigma M_{\sigma'}, \qquad m = a(\ell - a) + 1 .$$
 #
-# One layer gives $H_1H_2/2$ (a regular model); two layers give exercise 7.
+# One layer gives $H_1H_2/2$ (a regular model); two layers give exercise 8.
 #
-# **Exercise 8.** Write `deep_linear_network(widths, r)` returning `(lam, m)`.
+# **Exercise 9.** Write `deep_linear_network(widths, r)` returning `(lam, m)`. Raise a `ValueError` when
+# `widths` is not at least two positive ints or $r$ is not an int with $0 \le r \le \min$(widths).
 
 # %% [exercise] degenerate.deep_linear_network points=2
 
 # %% [markdown]
-# Check it against exercise 7 on every two-layer case with widths up to 6, then look at how $\lambda$
-# grows with depth compared with the parameter count:
+# Check your exercise 9 against your exercise 8 on every two-layer case with widths up to 6, then look at
+# how $\lambda$ grows with depth compared with the parameter count:
 
 # %%
-agree = all(theory.deep_linear_network([M_, H_, N_], r) == theory.reduced_rank_regression(M_, H_, N_, r)
+dln_lam = yours(deep_linear_network)
+agree = all(dln_lam([M_, H_, N_], r) == rrr_lam(M_, H_, N_, r)
             for M_ in range(1, 7) for H_ in range(1, 7) for N_ in range(1, 7) for r in range(min(M_, H_, N_) + 1))
 print("two layers agree with reduced-rank regression on all cases:", agree)
 
 depths = range(1, 9)
 for width, r in [(4, 1), (4, 0)]:
-    lam = [float(theory.deep_linear_network([width] * (L + 1), r)[0]) for L in depths]
+    lam = [float(dln_lam([width] * (L + 1), r)[0]) for L in depths]
     d_half = [L * width * width / 2 for L in depths]
     plt.plot(list(depths), lam, "o-", label=rf"$\lambda$, width {width}, r = {r}")
 plt.plot(list(depths), d_half, "k--", label="d/2 (width 4)")
@@ -328,15 +431,15 @@ plt.legend(); plt.title("deep linear networks: $\\lambda$ stays far below d/2");
 #
 # Finally, close the loop with lesson 2: the slope of the normalised free energy
 # $F^0_n = -\log\int\varphi\,e^{-nK}$ against $\log n$, for the two-dimensional models of this lesson,
-# against the exact values (`free_energy.fit_learning_coefficient` includes the $\log\log n$
-# correction, so it estimates $m$ too).
+# against the exact values from your exercises 6 and 8 (`free_energy.fit_learning_coefficient`
+# includes the $\log\log n$ correction, so it estimates $m$ too).
 
 # %%
-ns = torch.logspace(2, 12, 8 if FAST else 16)
+nc = yours(normal_crossing)
 checks = {
-    "(ab)^2/2 (RRR 1,1,1, r=0)": (lambda w: 0.5 * (w[:, 0] * w[:, 1]) ** 2, theory.reduced_rank_regression(1, 1, 1, 0)),
-    "w1^2 w2^4": (lambda w: w[:, 0] ** 2 * w[:, 1] ** 4, theory.normal_crossing([1, 2])),
-    "w1^4 w2^4": (lambda w: w[:, 0] ** 4 * w[:, 1] ** 4, theory.normal_crossing([2, 2])),
+    "(ab)^2/2 (RRR 1,1,1, r=0)": (lambda w: 0.5 * (w[:, 0] * w[:, 1]) ** 2, rrr_lam(1, 1, 1, 0)),
+    "w1^2 w2^4": (lambda w: w[:, 0] ** 2 * w[:, 1] ** 4, nc([1, 2])),
+    "w1^4 w2^4": (lambda w: w[:, 0] ** 4 * w[:, 1] ** 4, nc([2, 2])),
 }
 print(f"{'K':<36} {'lambda fit':>10} {'exact':>6} {'m fit':>6} {'exact':>6}")
 for label, (K, (lam, m)) in checks.items():
@@ -347,11 +450,16 @@ for label, (K, (lam, m)) in checks.items():
 # %% [markdown]
 # ## Explore (ungraded)
 #
-# * Fisher rank of the tanh network at a true parameter of the function $f = \tanh(x)$ with $H = 3$
-#   units (e.g. $a = (1, 0, 0)$): how many directions are flat? Compare $\frac12\,$rank with
-#   `theory.tanh_network`, and remember that $\frac12\,$rank$(I)$ is only a lower bound for $\lambda$.
-# * The prior matters: `theory.normal_crossing([1, 1], [2, 0])` — what prior does $h = (2, 0)$ mean, and
+# * Fisher rank of the $H = 3$ tanh network at true parameters of the function $f = \tanh(x)$ (not the
+#   zero function of section 1), e.g. $a = (1, 0, 0)$, $b = (1, 0.5, -2)$ (two dead units), or
+#   $a = (0.5, 0.5, 0)$, $b = (1, 1, 0.3)$ (merged units): how many directions are flat? $\frac12\,$rank
+#   is a lower bound for the *local* learning coefficient at that point. `theory.tanh_network` is the
+#   *global* $\lambda$ for the truth $f = 0$ only, so it is no reference here; which true parameter of
+#   $\tanh(x)$ do you expect to have the smallest local coefficient?
+# * The prior matters: `normal_crossing([1, 1], [2, 0])`: what prior does $h = (2, 0)$ mean, and
 #   why is $m$ now 1?
+# * Derive $(\lambda, m)$ of $K = w_1^2 w_2^2 + w_3^4$ with exercise 7's reasoning, then check it by counting
+#   volumes in three dimensions with your exercises 4 and 5.
 
 # %%
 # your experiments here
@@ -359,14 +467,24 @@ for label, (K, (lam, m)) in checks.items():
 # %% [markdown]
 # ## Summary
 #
-# * Symmetries (permutations, dead and merged units, $G$-invariance) make $W_0$ a set with
-#   singularities; the Fisher information is degenerate on it.
+# * Continuous families of parameters with the same function (dead and merged units, the
+#   $G$-invariance of linear layers) make $W_0$ a set of positive dimension with singularities, and the
+#   Fisher information is degenerate on it. Permutations and sign flips only multiply the true
+#   parameters into finitely many copies.
+# * $\tfrac12\,$rank of the Fisher information bounds the *local* learning coefficient at a point from
+#   below; the global $\lambda$ is the smallest local one over $W_0$ (3/2 at $a = 0$ against 5/6 for the
+#   $H = 3$ tanh network).
 # * $\lambda$ is the exponent of the volume of almost-true parameters, $V(\varepsilon)\sim\varepsilon^\lambda
 #   (-\log\varepsilon)^{m-1}$, and the pole of $\int K^z\varphi$; resolution of singularities reduces it to
-#   normal crossings, where $\lambda = \min (h_i + 1)/(2k_i)$.
+#   normal crossings, where $\lambda = \min (h_i + 1)/(2k_i)$. The substitution $w = n^{-1/(2k)}u$ in $Z_n$
+#   derives it for one variable, and $Z_n$ factorises over terms in separate variables.
 # * Exact values are known for reduced-rank regression and deep linear networks; they are far below
 #   $d/2$, and numerical estimates (volume, free-energy slope) approach them slowly when $m > 1$.
 #
 # References: Hironaka (1964), *Ann. of Math.* 79:109–326; Aoyagi & Watanabe (2005), *Neural Networks*
 # 18:924–933; Watanabe (2009), *Algebraic Geometry and Statistical Learning Theory*, Cambridge UP;
 # Aoyagi (2024), *Neural Networks* 172:106132.
+
+# %% [markdown]
+# Check your whole notebook, hidden tests included, from the repository root: `.venv/bin/slt-course check my-work/l3_learning_coefficient/l3_learning_coefficient.ipynb`
+# (that is where the README's set-up puts your copy; with the environment activated, `slt-course check l3_learning_coefficient.ipynb` in this folder works too).

@@ -45,6 +45,18 @@ def exact_int(case, expected, got):
     return _exact_int(expected, got, "result")
 
 
+def python_int(case, expected, got):
+    """Judge an answer that the text asks to be a Python ``int`` (a tensor is not accepted)."""
+    if isinstance(got, torch.Tensor):
+        return f"result: expected a Python int, got {describe(got)} (convert with int(...))"
+    return _exact_int(expected, got, "result")
+
+
+def _error_cases(*cases):
+    """Cases whose right answer is a ValueError (the text asks for one)."""
+    return [Case(label, kwargs, raises=ValueError) for label, kwargs in cases]
+
+
 def exact_lambda_m(case, expected, got):
     """Judge ``(λ, m)``: λ an exact Fraction (or int) equal to the reference, m an equal int."""
     if not isinstance(got, (tuple, list)) or len(got) != 2:
@@ -126,8 +138,12 @@ def _rank_cases(suite, device):
                  _gram(_tanh_jacobian(torch.zeros(2, dtype=torch.float64),
                                                torch.tensor([1.0, -0.5], dtype=torch.float64),
                                                torch.linspace(-2, 2, 50, dtype=torch.float64))), 1e-6),
-        ]
-    return [
+            case("the zero matrix (3 x 3): rank 0", torch.zeros(3, 3, dtype=torch.float64), 1e-6),
+            case("an empty matrix (0 x 3): rank 0", torch.zeros(0, 3, dtype=torch.float64), 1e-6),
+            case("a singular value exactly rtol times the largest is not counted (strictly larger): "
+                 "diag(1, 0.5, 0.25) with rtol = 0.5", torch.diag(torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)), 0.5),
+        ] + _error_cases(("rtol = 0 (not positive): ValueError", {"matrix": torch.eye(2, dtype=torch.float64), "rtol": 0.0}))
+    return _error_cases(("rtol negative: ValueError", {"matrix": torch.eye(3, dtype=torch.float64), "rtol": -1e-6})) + [
         case("full rank 6 x 4", _low_rank((6, 4), 4, 1), 1e-6),
         case("rank 2 matrix scaled by 1e-9 (the threshold must be relative)", _low_rank((7, 7), 2, 2, scale=1e-9), 1e-6),
         case("rank 5 matrix scaled by 1e9 (the threshold must be relative)", _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
@@ -142,14 +158,16 @@ register(Exercise(
     id="degenerate.numerical_rank",
     reference=degenerate.numerical_rank,
     cases=_rank_cases,
-    judge=exact_int,
+    judge=python_int,
     notes=(
-        "exact integer. Every case has a gap: the kept singular values are >= 10 rtol times the largest, "
+        "exact Python int (the text asks for an int). Every case but one has a gap: the kept singular values are >= 10 rtol times the largest, "
         "the dropped ones are zero up to round-off: ~1e-16 of the largest in float64 (rtol >= 1e-6) and "
         "~1e-7 in float32 (rtol = 1e-2), and still below rtol when computed as square roots of the "
         "eigenvalues of M^T M (~1e-8 and ~3e-4). So any SVD or eigenvalue method that compares with rtol "
         "times the largest gets the same count. An absolute threshold fails the scaled cases, and "
-        "ignoring rtol (matrix_rank's default) fails the diag(1, 1e-3, 1e-6) case."
+        "ignoring rtol (matrix_rank's default) fails the diag(1, 1e-3, 1e-6) case. The exception, "
+        "diag(1, 0.5, 0.25) with rtol = 0.5, sits exactly on the threshold: the singular values of a diagonal "
+        "matrix with entries that are powers of 2 are exact, so > and >= differ there and nowhere else."
     ),
 ))
 
@@ -173,6 +191,8 @@ def _rrr_K_cases(suite, device):
         return [
             case("M = 3, H = 2, N = 4, random A, B, C", 3, 2, 4, 0),
             case("a true parameter: M = 4, H = 3, N = 2, C = B A (K = 0 up to round-off)", 4, 3, 2, 1, true_rank=2),
+            case("batched: 5 pairs (A, B) of shapes (5, H, M) and (5, N, H), M = 3, H = 2, N = 2: one K each", 3, 2, 2, 6,
+                 batch=(5,)),
         ]
     return [
         case("batch of 16 parameter pairs (A, B): shape (16, H, M) and (16, N, H), M = 5, H = 2, N = 3", 5, 2, 3, 2, batch=(16,)),
@@ -211,7 +231,13 @@ def _volume_fraction_cases(suite, device):
             case("K = w^2 at 1000 uniform draws on [-1, 1]; eps = 1e-3, 1e-2, 1e-1, 1", w**2,
                  torch.tensor([1e-3, 1e-2, 1e-1, 1.0], dtype=f64)),
             case("10 values 0.05, 0.15, ..., 0.95; eps = 0.5", torch.arange(10, dtype=f64) / 10 + 0.05, torch.tensor([0.5], dtype=f64)),
-        ]
+            case("K equal to eps is not below eps (strict <): K = 0.25, 0.5, 0.5, 0.75; eps = 0.5, 0.75",
+                 torch.tensor([0.25, 0.5, 0.5, 0.75], dtype=f64), torch.tensor([0.5, 0.75], dtype=f64)),
+            case("eps of shape (2, 2): the result has eps's shape", torch.linspace(0, 1, 11, dtype=f64) ** 2,
+                 torch.tensor([[0.01, 0.1], [0.3, 0.9]], dtype=f64)),
+        ] + _error_cases(("K_values 0-d (a single number, not one value per sample): ValueError",
+                          {"K_values": torch.tensor(0.5, dtype=f64, device=device),
+                           "eps": torch.tensor([0.1, 1.0], dtype=f64, device=device)}))
     w = 2 * torch.rand(20000, 2, generator=g, dtype=f64) - 1
     return [
         case("K = w1^2 w2^2 at 20000 uniform draws on [-1, 1]^2; 12 values of eps down to 1e-8",
@@ -220,6 +246,9 @@ def _volume_fraction_cases(suite, device):
              torch.tensor([[1e-4, 1e-3, 1e-2], [0.1, 0.5, 2.0]], dtype=f64)),
         case("eps below every K (volume 0) and above every K (volume 1)", torch.linspace(0.1, 0.9, 9, dtype=f64),
              torch.tensor([0.01, 5.0], dtype=f64)),
+        *_error_cases(("K_values 2-D (100 samples x 2 columns), not one value per sample: ValueError",
+                       {"K_values": torch.rand(100, 2, generator=g, dtype=f64).to(device=device),
+                        "eps": torch.tensor([0.1, 0.5], dtype=f64, device=device)})),
         case("float32: K = w^4 at 5000 draws", (2 * torch.rand(5000, generator=g, dtype=f64) - 1) ** 4,
              torch.logspace(-6, 0, 7, dtype=f64), dtype=torch.float32),
     ]
@@ -233,7 +262,8 @@ register(Exercise(
     notes=(
         "a count divided by S <= 20000: exact up to the division's round-off (<= 6e-8 relative even in "
         "float32), while one sample more or less changes the fraction by >= 1/S relative (>= 5e-5). "
-        "No value of K lies within 1e-12 of an eps, so < and <= agree. Any floating dtype is accepted."
+        "One visible case puts K exactly on eps (0.5 and 0.75 are exact binary fractions) because the text asks "
+        "for a strict K < eps; elsewhere no K lies within 1e-12 of an eps. Any floating dtype is accepted."
     ),
 ))
 
@@ -244,7 +274,7 @@ register(Exercise(
 def _volume_curve(label, lam, m, c, eps, noise_sd, seed, dtype=torch.float64, device=None):
     g = torch.Generator().manual_seed(seed)
     log_eps = torch.log(eps)
-    log_V = math.log(c) + lam * log_eps + (m - 1) * torch.log(-log_eps)
+    log_V = math.log(c) + lam * log_eps + ((m - 1) * torch.log(-log_eps) if m != 1 else 0.0)
     log_V = log_V + noise_sd * torch.randn(eps.shape, generator=g, dtype=torch.float64)
     return Case(label, {"eps": eps.to(dtype=dtype, device=device), "V": torch.exp(log_V).to(dtype=dtype, device=device), "m": m})
 
@@ -257,8 +287,24 @@ def _volume_exponent_cases(suite, device):
                           device=device),
             _volume_curve("V = 0.3 eps^(1/2) (-log eps), m = 2 (w1^2 w2^2), with 2% noise", 0.5, 2, 0.3,
                           torch.logspace(-8, -2, 10, dtype=f64), 0.02, 1, device=device),
-        ]
-    return [
+            _volume_curve("m = 1 with eps up to 2 (allowed: no log factor when m = 1), 3% noise", 0.75, 1, 1.0,
+                          torch.logspace(-5, 0.3, 6, dtype=f64), 0.03, 6, device=device),
+        ] + _error_cases(
+            ("m = 2 with an eps equal to 1 (log(-log eps) does not exist): ValueError",
+             {"eps": torch.tensor([1e-3, 1e-2, 1.0], dtype=f64, device=device),
+              "V": torch.tensor([0.01, 0.05, 1.0], dtype=f64, device=device), "m": 2}),
+            ("m = 2 with an eps equal to 0: ValueError",
+             {"eps": torch.tensor([0.0, 1e-2, 1e-1], dtype=f64, device=device),
+              "V": torch.tensor([1e-4, 0.05, 0.2], dtype=f64, device=device), "m": 2}),
+            ("eps of length 3 and V of length 2: ValueError",
+             {"eps": torch.tensor([1e-3, 1e-2, 1e-1], dtype=f64, device=device),
+              "V": torch.tensor([0.01, 0.05], dtype=f64, device=device), "m": 1}))
+    return _error_cases(("m > 1 with an eps above 1 (log(-log eps) does not exist): ValueError",
+                         {"eps": torch.tensor([1e-2, 0.5, 1.5], dtype=f64, device=device),
+                          "V": torch.tensor([0.01, 0.2, 0.6], dtype=f64, device=device), "m": 3}),
+                        ("eps longer than V (m = 1): ValueError",
+                         {"eps": torch.logspace(-4, -1, 4, dtype=f64, device=device),
+                          "V": torch.tensor([0.01, 0.1, 0.3], dtype=f64, device=device), "m": 1})) + [
         _volume_curve("m = 3, lam = 11/2 (a deep linear network), 15 values of eps", 5.5, 3, 0.01,
                       torch.logspace(-10, -2, 15, dtype=f64), 0.05, 2, device=device),
         _volume_curve("m = 1, lam = 1/4, 1% noise, uneven eps", 0.25, 1, 1.3,
@@ -287,19 +333,42 @@ register(Exercise(
 # ----------------------------------------------------------------------------- normal_crossing (theory)
 
 
-def _nc_cases(suite, device):
-    def case(k, h=None):
-        label = f"k = {k}" + ("" if h is None else f", h = {h}")
-        return Case(label, {"k": k, "h": h})
+def _nc_kind(k, h):
+    """What kind of input ``(k, h)`` is, in words (hidden labels never show the values)."""
+    lam, m = theory.normal_crossing(k, h)
+    words = [f"{len(k)} coordinate{'s' if len(k) > 1 else ''}"]
+    if 0 in k:
+        words.append("a zero exponent")
+    words.append("uniform prior" if h is None else "prior exponents h")
+    words.append(f"a tie: m = {m}" if m > 1 else "no tie")
+    return ", ".join(words)
 
+
+def _nc_cases(suite, device):
     if suite == "visible":
-        return [case((2,)), case((1, 1)), case((1, 2))]
-    return [
-        case((1,)), case((3,)), case((2, 2)), case((1, 2, 1)), case((0, 3)), case((2, 0, 4)),
-        case((1, 1, 1, 1)), case((3, 6, 2)),
-        case((1, 1), h=(0, 2)), case((2, 1), h=(1, 0)), case((1, 2), h=(1, 3)), case((2, 4, 6), h=(1, 3, 5)),
-        case((1, 3), h=(2, 2)), case((0, 1), h=(5, 1)),
-    ]
+        def case(k, h=None):
+            return Case(f"k = {k}" + ("" if h is None else f", h = {h}") + f" ({_nc_kind(k, h)})", {"k": k, "h": h})
+
+        return [case((2,)), case((1, 1)), case((1, 2)), case((2, 0, 1)), case((1, 1), h=(0, 2))] + _error_cases(
+            ("k = (0, 0): no positive exponent: ValueError", {"k": (0, 0), "h": None}),
+            ("k = (1, 2), h = (0,): h needs one entry per k: ValueError", {"k": (1, 2), "h": (0,)}),
+            ("k = (1, True): a bool is not an int here: ValueError", {"k": (1, True), "h": None}),
+        )
+
+    def case(i, k, h=None):
+        return Case(f"hidden case {i}: {_nc_kind(k, h)}", {"k": k, "h": h})
+
+    params = [((1,), None), ((3,), None), ((2, 2), None), ((1, 2, 1), None), ((0, 3), None), ((2, 0, 4), None),
+              ((1, 1, 1, 1), None), ((3, 6, 2), None), ((1, 1), (0, 2)), ((2, 1), (1, 0)), ((1, 2), (1, 3)),
+              ((2, 4, 6), (1, 3, 5)), ((1, 3), (2, 2)), ((0, 1), (5, 1))]
+    return [case(i, k, h) for i, (k, h) in enumerate(params, 1)] + _error_cases(
+        ("k empty (no exponents): ValueError", {"k": (), "h": None}),
+        ("a negative exponent in k: ValueError", {"k": (1, -1), "h": None}),
+        ("a non-integer exponent in k (1.5): ValueError", {"k": (1.5, 1), "h": None}),
+        ("a bool in k (not an int here): ValueError", {"k": (True, 1), "h": None}),
+        ("a negative prior exponent in h: ValueError", {"k": (1, 1), "h": (0, -1)}),
+        ("a float prior exponent in h (0.5; use a Fraction): ValueError", {"k": (1, 1), "h": (0, 0.5)}),
+    )
 
 
 register(Exercise(
@@ -308,6 +377,107 @@ register(Exercise(
     cases=_nc_cases,
     judge=exact_lambda_m,
     notes="exact: lam a Fraction equal to the reference, m an equal int, on cases covering ties (m > 1), k_i = 0 and priors h.",
+))
+
+
+# ----------------------------------------------------------------------------- independent_sum (theory, reasoning)
+
+
+def _sum_parts(blocks, h):
+    return [theory.normal_crossing(k, hj) for k, hj in zip(blocks, h or [None] * len(blocks))]
+
+
+def _sum_kind(blocks, h):
+    parts = _sum_parts(blocks, h)
+    words = [f"{len(blocks)} blocks", f"{sum(len(k) for k in blocks)} variables"]
+    if any(m > 1 for _, m in parts):
+        words.append("a tie inside a block (m_j > 1)")
+    if any(0 in k for k in blocks):
+        words.append("a zero exponent")
+    words.append("uniform prior" if h is None else "prior exponents h")
+    return ", ".join(words)
+
+
+def _sum_diagnosis(blocks, h, lam, m, got_lam, got_m):
+    """The reasoning that leads from this wrong answer to the right one."""
+    parts = _sum_parts(blocks, h)
+    lams, ms = [p[0] for p in parts], [p[1] for p in parts]
+    per_variable = sum(Fraction((0 if h is None else hj[i]) + 1, 2 * ki)
+                       for k, hj in zip(blocks, h or [None] * len(blocks)) for i, ki in enumerate(k) if ki > 0)
+    why = []
+    if got_lam != lam:
+        if got_lam in (min(lams), max(lams)) and len(set(lams)) > 1 or (got_lam == lams[0] and len(lams) > 1):
+            why.append("lam: you took one block's lam_j. The min rule is for a PRODUCT of monomials, where K is "
+                       "small as soon as one factor is. A SUM is small only when every block is small at once: "
+                       "Z_n = integral of phi exp(-nK) splits into a product of one integral per block, and the "
+                       "powers n^(-lam_j) of the blocks multiply.")
+        elif got_lam == per_variable and per_variable != lam:
+            why.append("lam: you treated every variable as its own block. Inside a block the variables MULTIPLY "
+                       "(w1^2 w2^2 is one monomial): a block's own lam_j comes from the normal-crossing rule; "
+                       "only the separate blocks give separate factors of Z_n.")
+        else:
+            why.append("lam: write Z_n = integral of phi exp(-nK) dw for this K. The variables and the prior split "
+                       "into the blocks, so Z_n is a product of one integral per block, and each block is a normal "
+                       "crossing: Z_n^(j) ~ c_j n^(-lam_j) (log n)^(m_j - 1). Multiply them and read off the power of n.")
+    if got_m != m:
+        why.append("m: the multiplicity is the power of log n: Z_n ~ c n^(-lam) (log n)^(m - 1). Each block "
+                   "contributes (log n)^(m_j - 1), and these powers add when the factors multiply (a block with "
+                   "m_j = 1 contributes no log at all).")
+    return "\n".join(why)
+
+
+def sum_judge(case, expected, got):
+    """Judge ``(λ, m)`` exactly; on a wrong answer explain the reasoning, derived from what was wrong."""
+    message = exact_lambda_m(case, expected, got)
+    if message is None or not isinstance(got, (tuple, list)) or len(got) != 2:
+        return message
+    try:
+        got_lam, got_m = Fraction(got[0]), int(got[1])
+    except (TypeError, ValueError):
+        return message
+    hint = _sum_diagnosis(case.kwargs["blocks"], case.kwargs["h"], *expected, got_lam, got_m)
+    return message + ("\n" + hint if hint else "")
+
+
+def _sum_cases(suite, device):
+    if suite == "visible":
+        def case(text, blocks, h=None):
+            return Case(f"{text}: blocks = {blocks}" + ("" if h is None else f", h = {h}"), {"blocks": blocks, "h": h})
+
+        return [case("K = w1^2 + w2^2 (a regular model, lam = d/2)", [(1,), (1,)]),
+                case("K = w1^2 + w2^4", [(1,), (2,)]),
+                case("K = w1^2 w2^2 + w3^2 w4^2", [(1, 1), (1, 1)])] + _error_cases(
+            ("no blocks: ValueError", {"blocks": [], "h": None}),
+            ("a block with no positive exponent: ValueError", {"blocks": [(1,), (0, 0)], "h": None}))
+    # generated parameter sets: 2-4 blocks of 1-3 variables, exponents 0-4, some with prior exponents
+    g = torch.Generator().manual_seed(2024)
+    params = []
+    while len(params) < 10:
+        n_blocks = int(torch.randint(2, 5, (1,), generator=g))
+        blocks = []
+        for _ in range(n_blocks):
+            k = torch.randint(0, 5, (int(torch.randint(1, 4, (1,), generator=g)),), generator=g).tolist()
+            blocks.append(tuple(k) if max(k) > 0 else tuple(k[:-1]) + (1 + int(torch.randint(0, 4, (1,), generator=g)),))
+        h = None
+        if len(params) % 3 == 2:
+            h = [tuple(torch.randint(0, 3, (len(k),), generator=g).tolist()) for k in blocks]
+        params.append((blocks, h))
+    params += [([(1, 1), (2, 2), (3,)], None),         # ties in two blocks
+               ([(2,), (2,), (2,), (2,)], None),        # four equal blocks
+               ([(0, 2), (1, 0, 1)], [(3, 0), (0, 5, 0)])]  # zero exponents and a prior
+    cases = [Case(f"hidden case {i}: {_sum_kind(b, h)}", {"blocks": b, "h": h}) for i, (b, h) in enumerate(params, 1)]
+    return cases + _error_cases(("h with a different number of blocks: ValueError", {"blocks": [(1,), (2,)], "h": [(0,)]}))
+
+
+register(Exercise(
+    id="degenerate.independent_sum",
+    reference=theory.independent_sum,
+    cases=_sum_cases,
+    judge=sum_judge,
+    notes=("exact: lam a Fraction, m an int. 13 hidden parameter sets (10 generated from a seeded generator: 2-4 "
+           "blocks of 1-3 variables, exponents 0-4, a third with prior exponents; 3 chosen for ties and zero "
+           "exponents), labelled by kind only. A wrong answer's message names the reasoning step it missed "
+           "(min instead of a sum over blocks, every variable its own block, the log-power of m)."),
 ))
 
 
@@ -326,11 +496,21 @@ def _rrr_regime(M, H, N, r):
 
 
 def _rrr_cases(suite, device):
-    def case(M, H, N, r):
-        return Case(f"M = {M}, H = {H}, N = {N}, r = {r} ({_rrr_regime(M, H, N, r)})", {"M": M, "H": H, "N": N, "r": r})
-
     if suite == "visible":
-        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0)]
+        def case(M, H, N, r):
+            return Case(f"M = {M}, H = {H}, N = {N}, r = {r} ({_rrr_regime(M, H, N, r)})", {"M": M, "H": H, "N": N, "r": r})
+
+        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0)] + _error_cases(
+            ("r = 3 > min(M, H, N) = 2: ValueError", {"M": 3, "H": 2, "N": 3, "r": 3}),
+            ("M = 0 (not a positive int): ValueError", {"M": 0, "H": 2, "N": 3, "r": 0}),
+            ("r = True: a bool is not an int here: ValueError", {"M": 3, "H": 2, "N": 3, "r": True}))
+    count = {}
+
+    def case(M, H, N, r, kind=""):
+        regime = _rrr_regime(M, H, N, r)
+        count[regime] = count.get(regime, 0) + 1
+        return Case(f"regime {regime}{kind}, case {count[regime]}", {"M": M, "H": H, "N": N, "r": r})
+
     # every branch several times: all (M, H, N, r) with sizes <= 6, r <= min(M, H, N), taking the first
     # four of each branch in a fixed shuffled order, plus published and large cases
     chosen, seen = [], {}
@@ -344,7 +524,19 @@ def _rrr_cases(suite, device):
         if seen.get(regime, 0) < 4:
             seen[regime] = seen.get(regime, 0) + 1
             chosen.append(case(M, H, N, r))
-    return chosen + [case(5, 3, 5, 0), case(10, 10, 10, 10), case(30, 7, 20, 3), case(1, 1, 1, 1)]
+    boundaries = [  # exactly on a boundary of the theorem's conditions, and one step inside each branch
+        case(2, 2, 3, 1, ", on the boundary M+H = N+r"), case(2, 2, 4, 1, ", one past M+H = N+r"),
+        case(3, 2, 2, 1, ", on the boundary N+H = M+r"), case(4, 2, 2, 1, ", one past N+H = M+r"),
+        case(2, 3, 2, 1, ", on the boundary M+N = H+r"), case(2, 4, 2, 1, ", one past M+N = H+r"),
+    ]
+    errors = _error_cases(
+        ("r negative: ValueError", {"M": 3, "H": 3, "N": 3, "r": -1}),
+        ("H a float with an integer value: ValueError", {"M": 3, "H": 2.0, "N": 3, "r": 1}),
+        ("N a bool (not an int here): ValueError", {"M": 3, "H": 2, "N": True, "r": 0}),
+        ("r a float with an integer value: ValueError", {"M": 3, "H": 2, "N": 3, "r": 1.0}),
+        ("r a bool (not an int here): ValueError", {"M": 3, "H": 2, "N": 3, "r": True}),
+        ("r above min(M, H, N), below max(M, H, N): ValueError", {"M": 5, "H": 3, "N": 4, "r": 4}))
+    return chosen + boundaries + [case(5, 3, 5, 0), case(10, 10, 10, 10), case(30, 7, 20, 3), case(1, 1, 1, 1)] + errors
 
 
 register(Exercise(
@@ -352,19 +544,37 @@ register(Exercise(
     reference=theory.reduced_rank_regression,
     cases=_rrr_cases,
     judge=exact_lambda_m,
-    notes="exact: Fractions and ints; the hidden cases cover each of the five branches (three boundary regimes, main case with even and odd M+H+N+r) at least four times.",
+    notes=("exact: Fractions and ints; the hidden cases cover each of the five branches (three boundary regimes, main "
+           "case with even and odd M+H+N+r) at least four times, and each boundary of the conditions exactly (where "
+           "the formulas of the two sides agree: the theorem is continuous there) and one step past it."),
 ))
 
 
 # ----------------------------------------------------------------------------- deep_linear_network (theory)
 
 
-def _dln_cases(suite, device):
-    def case(widths, r):
-        return Case(f"widths = {list(widths)}, r = {r}", {"widths": list(widths), "r": r})
+def _dln_kind(widths, r):
+    lam, m = theory.deep_linear_network(widths, r)
+    Ms = sorted(H - r for H in widths)
+    size = next(k for k in range(2, len(Ms) + 1) if k == len(Ms) or sum(Ms[:k]) < (k - 1) * Ms[k])
+    return (f"{len(widths) - 1} layer{'s' if len(widths) > 2 else ''}, " + ("r = 0" if r == 0 else "r > 0")
+            + f", index set of {size} of {len(widths)} widths" + (f", m = {m}" if m > 1 else ", m = 1"))
 
+
+def _dln_cases(suite, device):
     if suite == "visible":
-        return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)]
+        def case(widths, r):
+            return Case(f"widths = {list(widths)}, r = {r} ({_dln_kind(widths, r)})", {"widths": list(widths), "r": r})
+
+        return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)] + _error_cases(
+            ("one width only: ValueError", {"widths": [3], "r": 0}),
+            ("r = 3 > min(widths) = 2: ValueError", {"widths": [4, 2, 5], "r": 3}))
+    count = [0]
+
+    def case(widths, r, kind=""):
+        count[0] += 1
+        return Case(f"hidden case {count[0]}: {_dln_kind(widths, r)}{kind}", {"widths": list(widths), "r": r})
+
     g = torch.Generator().manual_seed(11)
     random_cases = []
     for layers in (3, 4, 5, 6):
@@ -375,7 +585,18 @@ def _dln_cases(suite, device):
     return [
         case([5, 2], 2), case([3, 2, 3], 1), case([5, 3, 5], 0), case([2, 6, 6, 2], 0), case([6, 1, 6], 1),
         case([3, 3, 3, 3, 3], 0), case([3, 3, 3, 3, 3], 3), case([10, 2, 10, 2, 10], 1),
-    ] + random_cases
+        # on the boundaries of the index-set conditions: a tie between the largest M in Σ and the smallest
+        # outside (Σ must grow past it), sum_Σ M exactly equal to ℓ times the next M (Σ must grow), and
+        # sum_Σ M exactly ℓ max_Σ M
+        case([1, 1, 2], 1, " (sum_Σ M = ℓ max_Σ M)"), case([2, 4, 4, 6], 0, " (a tie at the edge of Σ)"),
+        case([2, 3, 5], 0, " (sum_Σ M = ℓ × the next M)"), case([3, 3, 3, 9], 0, " (sum_Σ M = ℓ × the next M)"),
+    ] + random_cases + _error_cases(
+        ("no widths: ValueError", {"widths": [], "r": 0}),
+        ("a zero width (not positive): ValueError", {"widths": [3, 0, 3], "r": 0}),
+        ("a float width with an integer value: ValueError", {"widths": [3, 2.0, 3], "r": 0}),
+        ("r negative: ValueError", {"widths": [3, 2, 3], "r": -1}),
+        ("r a float with an integer value: ValueError", {"widths": [3, 2, 3], "r": 1.0}),
+        ("r above min(widths), below max(widths): ValueError", {"widths": [5, 2, 6], "r": 3}))
 
 
 register(Exercise(
