@@ -12,7 +12,7 @@ dynamics", with the localization term of Lau et al.)::
 
 with L_B the mean loss on a minibatch (the full data when there is no minibatching).
 
-The first three functions are the lesson's exercises; :func:`sample_sgld` runs many chains
+The first four functions are the lesson's exercises; :func:`sample_sgld` runs many chains
 as one batched computation (rows of a ``(C, d)`` tensor), each chain with its own
 ``torch.Generator``, so a chain's draws do not depend on which other chains run beside it.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "sgld_step",
     "stationary_variance",
     "sgld_chain",
+    "largest_step",
     "chain_generators",
     "SGLDRun",
     "sample_sgld",
@@ -72,6 +73,34 @@ def sgld_chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
         w = sgld.sgld_step(w, grad_fn(w), w_star, eps, nbeta, gamma, noise)
         states.append(w)
     return torch.stack(states)
+
+
+def largest_step(hessian_eigs, nbeta, gamma, tol):
+    """The largest SGLD step ε whose step-size bias of the LLC-type estimate stays within ``tol``.
+
+    The target is a quadratic loss at its minimum w*, with Hessian eigenvalues ``hessian_eigs``
+    (a tensor ``(d,)``, each h_i ≥ 0, at least one > 0), tempered by ``nbeta`` and localized at w*
+    with ``gamma`` (> 0 if some h_i = 0): in the Hessian's eigenbasis
+
+        U(w) = nβ Σ_i h_i (w_i − w*_i)² / 2 + (γ/2) ‖w − w*‖².
+
+    λ̂ = E_ε[nβ (L(w) − L(w*))] is the estimate's expectation under the stationary law of SGLD with
+    step ε (Welling & Teh 2011, ICML; the discretisation bias of that law: Vollmer, Zygalakis &
+    Teh 2016, JMLR 17(159)). Returns, as a Python float, the largest ε with
+
+        λ̂(ε) ≤ (1 + tol) · lim_{ε→0} λ̂(ε).
+    """
+    from scipy.optimize import brentq  # here, so that the lesson's answer cell runs with the set-up imports
+
+    kappa = nbeta * hessian_eigs  # curvature of nβL along each eigenvector
+    a = kappa + gamma  # curvature of U: each coordinate is the AR(1) chain of stationary_variance
+    share = kappa / a  # 2 × each coordinate's part of λ̂(0), as κ v / 2 with v = 1/a
+
+    def excess(eps):  # λ̂(ε)/λ̂(0) − 1 − tol, with v = 1/(a(1 − εa/4)) per coordinate
+        return (share / (1 - eps * a / 4)).sum().item() / share.sum().item() - 1 - tol
+
+    # excess rises from −tol at ε = 0 to +∞ at the stability limit ε = 4/max(a): one root between
+    return brentq(excess, 0, 4 / a.max().item())
 
 
 # ----------------------------------------------------------------------------- batched chains

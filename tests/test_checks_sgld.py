@@ -3,6 +3,7 @@ variants pass, plausible mistakes fail, and the statistical check of the chain i
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -38,7 +39,7 @@ def fails_everywhere(exercise_id, fn):
     "exercise_id, fn",
     [("sgld.sgld_step", sgld.sgld_step), ("sgld.stationary_variance", sgld.stationary_variance),
      ("sgld.mala_log_accept_ratio", mala.mala_log_accept_ratio), ("sgld.sgld_chain", sgld.sgld_chain),
-     ("sgld.langevin_acceptance", diagnostics.langevin_acceptance)],
+     ("sgld.langevin_acceptance", diagnostics.langevin_acceptance), ("sgld.largest_step", sgld.largest_step)],
 )
 def test_reference_passes(exercise_id, fn, suite):
     assert check(exercise_id, fn, suite, device=CPU).passed
@@ -49,7 +50,7 @@ def test_untouched_stub_fails_without_crashing():
         raise NotImplementedError()
 
     for exercise_id in ("sgld.sgld_step", "sgld.stationary_variance", "sgld.mala_log_accept_ratio", "sgld.sgld_chain",
-                        "sgld.langevin_acceptance"):
+                        "sgld.langevin_acceptance", "sgld.largest_step"):
         result = judge(exercise_id, collect(exercise_id, stub, "visible", CPU), "visible", CPU)
         assert not result.passed and "not implemented" in str(result)
 
@@ -189,6 +190,8 @@ def chain_from_step(step):
 
 def chain_loop_over_chains(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
     """Correct: one chain at a time, each drawing all its noise up front (another draw order)."""
+    if w0.ndim == 1:  # a single chain
+        return chain_loop_over_chains(grad_fn, w0[None], w_star, eps, nbeta, gamma, n_steps, generator)[:, 0]
     rows = []
     for w in w0:
         noise = torch.randn((n_steps, *w.shape), generator=generator, dtype=w.dtype, device=w.device)
@@ -253,22 +256,94 @@ def test_chain_wrong_shape_fails():
     assert not passes("sgld.sgld_chain", with_start, "visible")
 
 
-REQUIRED = ("noise scaled by eps", "missing factor 1/2", "wrong sign of the localization", "tempering applied twice")
+def chain_ignoring_generator(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """The law is right, but the noise comes from torch's global generator."""
+    w, out = w0, []
+    for _ in range(n_steps):
+        w = sgld.sgld_step(w, grad_fn(w), w_star, eps, nbeta, gamma, torch.randn(w.shape, dtype=w.dtype))
+        out.append(w)
+    return torch.stack(out)
+
+
+def chain_states_before_steps(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """Off by one: returns w_0 ... w_(T-1), the states before each step."""
+    full = sgld.sgld_chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator)
+    return torch.cat([w0[None], full[:-1]])
+
+
+def chain_with_start(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    """Off by one: w_0 ... w_T, one state too many."""
+    return torch.cat([w0[None], sgld.sgld_chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator)])
+
+
+def chain_one_step_short(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps, generator):
+    return sgld.sgld_chain(grad_fn, w0, w_star, eps, nbeta, gamma, n_steps - 1, generator)
+
+
+# the hint each mistake must get (and the mistakes for which the eps hint must not appear)
+CHAIN_HINTS = {
+    "noise scaled by eps": "noise is scaled by eps instead of sqrt(eps)",
+    "missing factor 1/2": "the factor 1/2 is missing",
+    "wrong sign of the localization": "pushes away from w*",
+    "tempering applied twice": "nbeta is applied twice",
+    "noise sqrt(2 eps) (the other Langevin convention, half applied)": "sqrt(2 eps)",
+    "nbeta multiplies the localization too": "nbeta multiplies the localization term too",
+    "the same noise at every step": "Nor are the residuals independent N(0, 1) draws",
+    "one noise draw shared by all chains": "not this generator's draws",
+    "the generator ignored": "generator=generator",
+    "the states before each step": "one step late",
+    "w0 included": "one too many",
+    "one step short": "one too few",
+}
+CHAIN_MISTAKES.update({
+    "the generator ignored": chain_ignoring_generator,
+    "the states before each step": chain_states_before_steps,
+    "w0 included": chain_with_start,
+    "one step short": chain_one_step_short,
+})
+
+
+@pytest.mark.parametrize("name", sorted(CHAIN_HINTS))
+def test_chain_hint_derived_from_the_failure(name):
+    """Each mistake fails every visible case with its own hint, and only a noise scaled by eps is told so."""
+    result = judge("sgld.sgld_chain", collect("sgld.sgld_chain", CHAIN_MISTAKES[name], "visible", CPU), "visible", CPU)
+    for v in result.verdicts:
+        assert v.message is not None and CHAIN_HINTS[name] in v.message, (v.label, v.message)
+        assert ("eps instead of sqrt(eps)" in v.message) == (name == "noise scaled by eps"), v.message
+
+
+REQUIRED = ("noise scaled by eps", "missing factor 1/2", "wrong sign of the localization", "tempering applied twice",
+            "the generator ignored")
 
 
 @pytest.mark.parametrize("name", REQUIRED)
-def test_chain_mistakes_fail_by_a_wide_margin_over_seeds(name):
-    """Power by construction, not by luck of the fixed seeds: over 20 other seeds every case puts
-    each required mistake far below the level (largest smallest p-value < ALPHA / 10)."""
+def test_chain_mistakes_fail_with_their_hint_over_seeds(name):
+    """Not by luck of the fixed seeds: over 20 other seeds every case judges each required mistake wrong
+    and names it."""
     for suite in SUITES:
         for seed in range(20):
             for case in chk.chain_cases(suite, CPU, seed=seed):
-                out = CHAIN_MISTAKES[name](**{k: (v.clone() if isinstance(v, torch.Tensor) else v)
-                                              for k, v in case.kwargs.items()})
+                out = CHAIN_MISTAKES[name](**copy.deepcopy(case.kwargs))
+                msg = chk.judge_chain(case, sgld.sgld_chain(**copy.deepcopy(case.kwargs)), out)
                 if not bool(torch.isfinite(out).all()):
-                    continue  # judged wrong outright
-                p, _ = chk.chain_pvalues(case, out)
-                assert min(p.values()) < chk.ALPHA / 10, (name, suite, seed, case.label, p)
+                    assert msg is not None
+                    continue
+                assert msg is not None and CHAIN_HINTS[name] in msg, (name, suite, seed, case.label, msg)
+
+
+def test_chain_statistical_tests_reject_the_required_mistakes():
+    """The five tests used for hints when the generator is ignored: each required law mistake is far below the level."""
+    for name in REQUIRED[:4]:
+        for suite in SUITES:
+            for seed in range(5):
+                for case in chk.chain_cases(suite, CPU, seed=seed):
+                    if case.kwargs["w0"].ndim == 1:
+                        continue  # 40 residuals of one chain: too few for this margin
+                    out = CHAIN_MISTAKES[name](**{k: (v.clone() if isinstance(v, torch.Tensor) else v)
+                                                  for k, v in case.kwargs.items()})
+                    if bool(torch.isfinite(out).all()):
+                        p, _ = chk.chain_pvalues(case, out)
+                        assert min(p.values()) < chk.ALPHA / 10, (name, suite, seed, case.label, p)
 
 
 def test_chain_check_calibrated_over_1000_seeds():
@@ -277,7 +352,7 @@ def test_chain_check_calibrated_over_1000_seeds():
     for seed in range(1000):
         for suite in SUITES:
             for case in chk.chain_cases(suite, CPU, seed=seed):
-                out = sgld.sgld_chain(**case.kwargs)
+                out = sgld.sgld_chain(**copy.deepcopy(case.kwargs))  # the case keeps its generator
                 if seed == 0:  # the judge itself (shape, dtype, device, then the tests below)
                     assert chk.judge_chain(case, out, out) is None
                 p, _ = chk.chain_pvalues(case, out)
@@ -287,7 +362,7 @@ def test_chain_check_calibrated_over_1000_seeds():
                     pvalues.setdefault(name, []).append(v)
     assert failures == []
     for name, ps in pvalues.items():
-        assert len(ps) == 5000
+        assert len(ps) == 6000
         # a two-sided p-value of a continuous statistic is uniform under the null: KS at level 1e-6
         assert stats.kstest(ps, "uniform").pvalue > 1e-6, name
 
@@ -310,10 +385,11 @@ def acceptance_variant(target, W, w_star, nbeta, gamma, eps, noise):
     normal = torch.distributions.Normal
     log_fwd = normal(drift(W, grad), math.sqrt(eps)).log_prob(W_new).sum(-1)
     log_bwd = normal(drift(W_new, grad_new), math.sqrt(eps)).log_prob(W).sum(-1)
-    return torch.exp(torch.clamp(log_p(W_new, loss_new) + log_bwd - log_p(W, loss) - log_fwd, max=0))
+    prob = torch.exp(torch.clamp(log_p(W_new, loss_new) + log_bwd - log_p(W, loss) - log_fwd, max=0))
+    return torch.where(torch.isnan(prob), torch.zeros_like(prob), prob)  # an overflowing proposal counts as 0
 
 
-def _acceptance_with(*, exp=True, clamp=True, noise_scale=math.sqrt, loc_sign=1.0):
+def _acceptance_with(*, exp=True, clamp=True, noise_scale=math.sqrt, loc_sign=1.0, nan=0.0):
     def f(target, W, w_star, nbeta, gamma, eps, noise):
         loss, grad = target.loss_and_grad(W)
         W_new = W - (eps / 2) * (nbeta * grad + loc_sign * gamma * (W - w_star)) + noise_scale(eps) * noise
@@ -325,7 +401,8 @@ def _acceptance_with(*, exp=True, clamp=True, noise_scale=math.sqrt, loc_sign=1.
             fwd = -((W_new - W - eps / 2 * glp(W, grad)) ** 2).sum(-1) / (2 * eps)
             bwd = -((W - W_new - eps / 2 * glp(W_new, grad_new)) ** 2).sum(-1) / (2 * eps)
             r = lp(W_new, loss_new) - lp(W, loss) + bwd - fwd
-        return r.exp() if exp else r
+        out = r.exp() if exp else r
+        return torch.nan_to_num(out, nan=nan) if nan is not None else out
     return f
 
 
@@ -334,7 +411,11 @@ ACCEPTANCE_MISTAKES = {
     "probability not capped at 1": _acceptance_with(clamp=False),
     "proposal with noise eps instead of sqrt(eps)": _acceptance_with(noise_scale=lambda eps: eps),
     "proposal with the wrong sign of the localization": _acceptance_with(loc_sign=-1.0),
+    "NaN left in": _acceptance_with(nan=None),
+    "NaN counted as accepted": _acceptance_with(nan=1.0),
 }
+# mistakes that only the case with overflowing proposals can see
+ACCEPTANCE_NAN_ONLY = {"NaN left in", "NaN counted as accepted"}
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -344,7 +425,10 @@ def test_acceptance_variant_passes(suite):
 
 @pytest.mark.parametrize("name", sorted(ACCEPTANCE_MISTAKES))
 def test_acceptance_mistakes_fail(name):
-    fails_everywhere("sgld.langevin_acceptance", ACCEPTANCE_MISTAKES[name])
+    if name not in ACCEPTANCE_NAN_ONLY:
+        fails_everywhere("sgld.langevin_acceptance", ACCEPTANCE_MISTAKES[name])
+    else:  # a visible case shows it
+        assert not passes("sgld.langevin_acceptance", ACCEPTANCE_MISTAKES[name], "visible")
 
 
 @pytest.mark.gpu
@@ -354,6 +438,114 @@ def test_references_pass_on_cuda():
     for exercise_id, fn in [("sgld.sgld_step", sgld.sgld_step), ("sgld.stationary_variance", sgld.stationary_variance),
                             ("sgld.mala_log_accept_ratio", mala.mala_log_accept_ratio),
                             ("sgld.sgld_chain", sgld.sgld_chain),
-                            ("sgld.langevin_acceptance", diagnostics.langevin_acceptance)]:
+                            ("sgld.langevin_acceptance", diagnostics.langevin_acceptance),
+                            ("sgld.largest_step", sgld.largest_step)]:
         for suite in SUITES:
             assert check(exercise_id, fn, suite, device="cuda").passed
+
+
+# ----------------------------------------------------------------------------- largest_step (reasoning)
+
+
+def largest_step_bisection(hessian_eigs, nbeta, gamma, tol):
+    """Correct, by bisection on the relative bias written with stationary_variance."""
+    kappa = nbeta * hessian_eigs
+
+    def lam(eps):  # E[nbeta (L - L(w*))] = sum kappa v / 2
+        return (kappa * sgld.stationary_variance(kappa, gamma, eps)).sum() / 2
+
+    lo, hi = 0.0, 4 / (kappa + gamma).max().item()
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if lam(mid) <= (1 + tol) * lam(0.0) else (lo, mid)
+    return lo
+
+
+def largest_step_scipy_bisect(hessian_eigs, nbeta, gamma, tol):
+    """Correct, with numpy and scipy's bisection on the ratio written out per direction."""
+    from scipy.optimize import bisect
+
+    h = hessian_eigs.cpu().numpy()
+    kappa, a = nbeta * h, nbeta * h + gamma
+    ratio = lambda eps: (kappa / (2 * a * (1 - eps * a / 4))).sum() / (kappa / (2 * a)).sum()  # noqa: E731
+    return float(bisect(lambda eps: ratio(eps) - 1 - tol, 0.0, 4 / a.max() * (1 - 1e-15), xtol=1e-15))
+
+
+@pytest.mark.parametrize("suite", SUITES)
+@pytest.mark.parametrize("variant", [largest_step_bisection, largest_step_scipy_bisect])
+def test_largest_step_variants_pass(variant, suite):
+    assert passes("sgld.largest_step", variant, suite)
+
+
+def _mistake(name):
+    def f(hessian_eigs, nbeta, gamma, tol):
+        return chk._step_mistakes(hessian_eigs, nbeta, gamma, tol)[name]
+    return f
+
+
+STEP_REASONING_MISTAKES = {why[:40]: why for why in chk._step_mistakes(torch.ones(2, dtype=torch.float64), 1.0, 1.0, 0.1)}
+
+
+@pytest.mark.parametrize("short", sorted(STEP_REASONING_MISTAKES))
+def test_largest_step_wrong_reasonings_fail_with_their_explanation(short):
+    """Each wrong reasoning fails a visible case and a hidden one, and the feedback names it (where it is
+    distinguishable) and always gives the reasoning."""
+    why = STEP_REASONING_MISTAKES[short]
+    for suite in SUITES:
+        result = judge("sgld.largest_step", collect("sgld.largest_step", _mistake(why), suite, CPU), suite, CPU)
+        wrong = [v for v in result.verdicts if v.message is not None]
+        assert wrong, (suite, why)
+        for v in wrong:
+            assert "The reasoning: along each eigenvector" in v.message
+            if "nan" not in v.message:
+                assert why in v.message, v.message
+
+
+def test_largest_step_hidden_has_five_cases_and_flipping_cannot_pass():
+    """At least five hidden cases, and a constant answer or a visible-case lookup fails them."""
+    assert len(chk._largest_step_cases("hidden", CPU)) >= 5
+    visible = [sgld.largest_step(**c.kwargs) for c in chk._largest_step_cases("visible", CPU)]
+    for guess in visible + [1e-3, 1e-4]:
+        result = judge("sgld.largest_step", collect("sgld.largest_step", lambda **kw: guess, "hidden", CPU), "hidden", CPU)
+        assert result.n_passed == 0, guess
+
+
+def test_largest_step_requires_a_python_float():
+    def as_tensor(**kw):
+        return torch.tensor(sgld.largest_step(**kw))
+    result = judge("sgld.largest_step", collect("sgld.largest_step", as_tensor, "visible", CPU), "visible", CPU)
+    assert not result.passed and "Python float" in str(result)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_largest_step_meets_the_tolerance_exactly(suite):
+    """The reference's answer has relative bias tol, checked independently by simulation-free algebra."""
+    for case in chk._largest_step_cases(suite, CPU):
+        eps = sgld.largest_step(**case.kwargs)
+        kw = case.kwargs
+        assert chk.relative_bias(kw["hessian_eigs"], kw["nbeta"], kw["gamma"], eps) == pytest.approx(kw["tol"], rel=1e-6)
+
+
+def test_largest_step_matches_simulated_sgld():
+    """Independent of the algebra: SGLD on a 2-D quadratic at the reference's eps has the predicted bias
+    (4000 chains, 400 steps past burn-in; tolerance 5 standard errors)."""
+    h, nbeta, gamma, tol = torch.tensor([4.0, 0.5], dtype=torch.float64), 10.0, 2.0, 0.2
+    eps = sgld.largest_step(h, nbeta, gamma, tol)
+    kappa = nbeta * h
+    g = torch.Generator().manual_seed(0)
+    traj = sgld.sgld_chain(lambda w: h * w, torch.zeros(4000, 2, dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
+                           eps, nbeta, gamma, 600, g)[200:]
+    lam = (kappa * traj**2).sum(-1).mean(0) / 2  # per chain
+    exact0 = (kappa / (kappa + gamma)).sum().item() / 2
+    assert abs(lam.mean().item() - (1 + tol) * exact0) < 5 * lam.std().item() / math.sqrt(4000)
+
+
+def test_chain_exact_judge_passes_the_reference_and_a_float64_variant_over_seeds():
+    """No false failure: the exact judge accepts the reference, and a float32 chain computed in float64
+    (within the float32 tolerance), over 50 seeds of every case."""
+    for seed in range(50):
+        for suite in SUITES:
+            for case in chk.chain_cases(suite, CPU, seed=seed):
+                ref = sgld.sgld_chain(**copy.deepcopy(case.kwargs))
+                assert chk.judge_chain(case, ref, ref) is None, (seed, case.label)
+                assert chk.judge_chain(case, ref, chain_in_float64(**copy.deepcopy(case.kwargs))) is None
