@@ -12,6 +12,7 @@ Exercises (short, for a learner to write):
 - :func:`bic`                  ``nL_n(ŵ) + (d/2) log n``
 - :func:`wbic_grid`            ``E_β[nL_n]`` at ``β = 1/log n`` on a 1-D grid (Watanabe 2013)
 - :func:`fit_slope`            the least-squares slope of ``F`` against ``log n``
+- :func:`preferred_model`      which model the posterior prefers at each ``n``, from ``(L, λ, m)``
 
 Library (high accuracy, for ``K(w)`` models in 1-D and 2-D, ``n`` up to ``1e14``):
 
@@ -45,6 +46,7 @@ __all__ = [
     "bic",
     "wbic_grid",
     "fit_slope",
+    "preferred_model",
     "quadrature_mesh",
     "free_energy_quad",
     "lambda_eff_quad",
@@ -78,16 +80,16 @@ def laplace_free_energy(nLn_min, log_prior_min, hessian):
 
     ``H`` (``d×d``, symmetric) is the Hessian of ``nL_n`` at its minimiser ``ŵ``: a Gaussian
     approximation of ``e^{−nL_n}`` around ``ŵ`` (Laplace 1774; Tierney & Kadane 1986, *JASA*
-    81:82–86). ``½ log det H`` is computed as the sum of the logs of the Cholesky diagonal.
+    81:82–86). ``½ log det H − (d/2) log 2π = ½ log det(H/2π)`` is the sum of
+    ``log(L_ii/√(2π))`` over the diagonal of the Cholesky factor ``L`` of ``H``.
     Raises ``ValueError`` when ``H`` is not positive definite: at a singular point the Gaussian
     has infinite volume and the approximation is undefined.
     """
     chol, info = torch.linalg.cholesky_ex(hessian)
     if info != 0:
         raise ValueError("hessian is not positive definite: the Laplace approximation is undefined for a singular model there")
-    d = hessian.shape[-1]
-    half_logdet = chol.diagonal().log().sum()
-    return nLn_min - log_prior_min + half_logdet - d / 2 * math.log(2 * math.pi)
+    # ½ log det(H / 2π) = Σ_i log(L_ii / √(2π)) for the Cholesky factor L of H
+    return nLn_min - log_prior_min + torch.log(chol.diagonal() / math.sqrt(2 * math.pi)).sum()
 
 
 def bic(nLn_min, d, n):
@@ -105,6 +107,7 @@ def wbic_grid(nLn, log_prior, grid, n):
     weights are scaled by their largest value first, so nothing overflows. ``n > 1``.
     """
     require_increasing("grid", grid)
+    require_same_length(("nLn", "grid"), nLn, grid)
     if not n > 1:
         raise ValueError(f"n must be larger than 1 (β = 1/log n), got {n!r}")
     a = log_prior - nLn / math.log(n)
@@ -120,7 +123,28 @@ def fit_slope(log_n, F):
     """
     require_same_length(("log_n", "F"), log_n, F)
     x = log_n - log_n.mean()
-    return (x * (F - F.mean())).sum() / (x * x).sum()
+    return (x * F).sum() / (x * x).sum()  # Σ (x − x̄) F̄ = 0, so F need not be centred
+
+
+def preferred_model(n, L, lam, m):
+    """The index of the model the posterior prefers at each sample size, from ``(L, λ, m)``.
+
+    Model ``α`` has the smallest population loss ``L_α`` (per sample), learning coefficient
+    ``λ_α`` and multiplicity ``m_α`` (``L``, ``lam``, ``m`` of shape ``(A,)``). With equal prior
+    odds the posterior prefers the model of smallest free energy ``F_α(n) = −log Z_α``; how
+    ``F_α`` grows with ``n`` for the population loss follows from Watanabe's free energy
+    asymptotics (2009, *Algebraic Geometry and Statistical Learning Theory*, Theorem 6.7), and the
+    terms that stay bounded as ``n`` grows are left out. The switch from the model of small ``λ``
+    to the model of small ``L`` is a Bayesian phase transition (Chen, Lau, Mendel, Wei, Murfet
+    2023, arXiv:2310.06301). ``n`` has shape ``(N,)``, every entry larger than ``e``; returns a
+    long tensor of shape ``(N,)``.
+    """
+    # F_α(n) = n L_α + λ_α log n − (m_α − 1) log log n + O(1) (Watanabe 2009, Theorem 6.7, with
+    # nL_n(w_0) = n L_α for the population loss). The "+ log log n" of −(m_α − 1) log log n is
+    # common to all models and cannot change the argmin, so it is left out.
+    log_n = n.log()[:, None]
+    F = n[:, None] * L + lam * log_n - m * log_n.log()
+    return F.argmin(dim=1)
 
 
 # ============================================================================ quadrature for K(w) models

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from slt_lessons.checks import registry
+from slt_lessons.checks.free_energy import _free_energies
 from slt_lessons.checks.runner import collect, judge, passes
 
 IDS = [
@@ -19,6 +20,7 @@ IDS = [
     "free_energy.bic",
     "free_energy.wbic_grid",
     "free_energy.fit_slope",
+    "free_energy.preferred_model",
 ]
 
 
@@ -69,11 +71,21 @@ def shifted_trapezoid(log_f, grid):
 # ----------------------------------------------------------------------------- free_energy_grid
 
 
+def validate(nLn, grid):
+    """The text's requirements on the input, written another way than the library's validation."""
+    if nLn.shape != grid.shape:
+        raise ValueError("nLn and grid must have the same shape")
+    if not bool((grid.diff() > 0).all()):
+        raise ValueError("grid must be strictly increasing")
+
+
 def fe_shifted(nLn, log_prior, grid):
+    validate(nLn, grid)
     return -shifted_trapezoid(log_prior - nLn, grid)
 
 
 def fe_loop_weights(nLn, log_prior, grid):
+    validate(nLn, grid)
     return -torch.logsumexp(log_prior - nLn + trapezoid_log_weights(grid), dim=0)
 
 
@@ -118,8 +130,43 @@ def test_free_energy_grid_mistakes_fail(mistake):
 
 
 def test_free_energy_grid_visible_catches_the_common_mistakes():
-    for mistake in (fe_wrong_sign, fe_no_prior, fe_rectangles):
+    for mistake in (fe_wrong_sign, fe_no_prior, fe_rectangles, fe_uniform_spacing, fe_no_log_space):
         assert not run("free_energy.free_energy_grid", mistake, "visible").passed, mistake.__name__
+
+
+def _messages(exercise_id, fn, suite):
+    return [v.message for v in run(exercise_id, fn, suite).verdicts if v.message]
+
+
+def test_the_uneven_grid_mistake_fails_a_visible_case_with_its_hint():
+    """Issue 9: the mistake the text warns about in bold must fail visibly, and say what it is."""
+    result = run("free_energy.free_energy_grid", fe_uniform_spacing, "visible")
+    wrong = [v for v in result.verdicts if v.message]
+    assert any("uneven grid" in v.label for v in wrong)
+    assert all("first spacing" in v.message for v in wrong if "uneven" in v.label)
+    hidden = run("free_energy.free_energy_grid", fe_uniform_spacing, "hidden")
+    assert all(("graded" in v.label or "non-uniform" in v.label) for v in hidden.verdicts if v.message)
+
+
+def test_hints_are_derived_from_the_failure():
+    """A hint appears only for the mistake it names, never on every failure."""
+    for mistake, hint in [(fe_no_prior, "leaves out the prior"), (fe_rectangles, "rectangles"), (fe_wrong_sign, "wrong sign")]:
+        messages = _messages("free_energy.free_energy_grid", mistake, "visible")
+        assert messages and any(hint in m for m in messages), mistake.__name__
+        assert not any("first spacing" in m for m in messages), mistake.__name__
+    garbage = _messages("free_energy.free_energy_grid", lambda nLn, log_prior, grid: nLn.sum() * 0 + 1.0, "visible")
+    assert garbage and not any("hint:" in m for m in garbage)
+
+
+def fe_no_validation(nLn, log_prior, grid):
+    dw = grid.diff()
+    return -torch.logsumexp(log_prior - nLn + torch.log(torch.cat([dw[:1], dw[1:] + dw[:-1], dw[-1:]]) / 2), dim=0)
+
+
+def test_free_energy_grid_must_reject_a_grid_that_is_not_increasing():
+    result = run("free_energy.free_energy_grid", fe_no_validation, "visible")
+    assert not result.passed
+    assert any("not increasing" in v.label for v in result.verdicts if v.message)
 
 
 def test_free_energy_grid_cases_are_close_to_exact():
@@ -137,13 +184,31 @@ def test_free_energy_grid_cases_are_close_to_exact():
 
 def laplace_eigen(nLn_min, log_prior_min, hessian):
     d = hessian.shape[-1]
-    return nLn_min - log_prior_min + 0.5 * torch.log(torch.linalg.eigvalsh(hessian)).sum() - 0.5 * d * math.log(2 * math.pi)
+    eig = torch.linalg.eigvalsh(hessian)
+    if not bool((eig > 0).all()):
+        raise ValueError("hessian must be positive definite")
+    return nLn_min - log_prior_min + 0.5 * torch.log(eig).sum() - 0.5 * d * math.log(2 * math.pi)
 
 
 def laplace_slogdet(nLn_min, log_prior_min, hessian):
     d = hessian.shape[-1]
+    if torch.linalg.cholesky_ex(hessian).info != 0:
+        raise ValueError("hessian must be positive definite")
     sign, logdet = torch.linalg.slogdet(hessian)
     return nLn_min - log_prior_min + logdet / 2 + d / 2 * math.log(1 / (2 * math.pi))
+
+
+def test_laplace_checking_only_the_determinant_fails():
+    """det H > 0 is not positive definiteness: a maximum in d = 2 has a positive determinant."""
+
+    def laplace_det_check(nLn_min, log_prior_min, hessian):
+        sign, logdet = torch.linalg.slogdet(hessian)
+        if sign <= 0:
+            raise ValueError("hessian must be positive definite")
+        return nLn_min - log_prior_min + logdet / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
+
+    result = run("free_energy.laplace_free_energy", laplace_det_check, "hidden")
+    assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts if "negative definite" in v.label]
 
 
 def laplace_no_half(nLn_min, log_prior_min, hessian):
@@ -176,10 +241,25 @@ def test_laplace_variants_pass(variant):
 
 
 @pytest.mark.parametrize(
-    "mistake", [laplace_no_half, laplace_plus_2pi, laplace_inverse, laplace_prior_sign, laplace_no_2pi]
+    "mistake, hint", [(laplace_no_half, "log det H where"), (laplace_plus_2pi, "adds (d/2) log 2*pi"),
+                      (laplace_inverse, "-(1/2) log det H"), (laplace_prior_sign, "adds log phi"), (laplace_no_2pi, "leaves out")]
 )
-def test_laplace_mistakes_fail_visible(mistake):
-    assert not run("free_energy.laplace_free_energy", mistake, "visible").passed
+def test_laplace_mistakes_fail_visible(mistake, hint):
+    result = run("free_energy.laplace_free_energy", mistake, "visible")
+    assert not result.passed
+    assert any(hint in (v.message or "") for v in result.verdicts)
+
+
+def test_laplace_without_the_valueerror_fails_visible():
+    """Issue 9: full marks went to an answer without the required ValueError."""
+
+    def laplace_no_check(nLn_min, log_prior_min, hessian):
+        chol = torch.linalg.cholesky_ex(hessian)[0]
+        return nLn_min - log_prior_min + chol.diagonal().log().sum() - hessian.shape[-1] / 2 * math.log(2 * math.pi)
+
+    result = run("free_energy.laplace_free_energy", laplace_no_check, "visible")
+    assert not result.passed
+    assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts if "must raise" in v.label]
 
 
 def test_laplace_is_exact_for_a_gaussian():
@@ -229,6 +309,9 @@ def test_bic_mistakes_fail_visible(mistake):
 
 def wbic_with(beta_of_n, *, scale=1.0, use_prior=True):
     def wbic(nLn, log_prior, grid, n):
+        validate(nLn, grid)
+        if n <= 1:
+            raise ValueError("n must be larger than 1")
         beta = beta_of_n(n)
         log_post = (log_prior if use_prior else 0.0) - beta * nLn
         # normalised posterior on the grid with torch.trapezoid on shifted values
@@ -240,9 +323,36 @@ def wbic_with(beta_of_n, *, scale=1.0, use_prior=True):
 
 
 def wbic_loop(nLn, log_prior, grid, n):
+    validate(nLn, grid)
+    if not n > 1:
+        raise ValueError("n must be larger than 1")
     logits = log_prior - nLn / math.log(n) + trapezoid_log_weights(grid)
     p = torch.exp(logits - torch.logsumexp(logits, dim=0))
     return (p * nLn).sum()
+
+
+def test_wbic_without_the_n_check_fails_visible():
+    def wbic_no_check(nLn, log_prior, grid, n):
+        logits = log_prior - nLn / math.log(n) + trapezoid_log_weights(grid)
+        return (torch.softmax(logits, dim=0) * nLn).sum()
+
+    result = run("free_energy.wbic_grid", wbic_no_check, "visible")
+    assert any("n = 1" in v.label for v in result.verdicts if v.message)
+
+
+def test_wbic_uneven_grid_mistake_fails_visible_with_its_hint():
+    def wbic_even(nLn, log_prior, grid, n):
+        validate(nLn, grid)
+        if not n > 1:
+            raise ValueError("n must be larger than 1")
+        h = float(grid[1] - grid[0])
+        log_v = torch.full_like(grid, math.log(h))
+        log_v[0] = log_v[-1] = math.log(h / 2)
+        return (torch.softmax(log_prior - nLn / math.log(n) + log_v, dim=0) * nLn).sum()
+
+    result = run("free_energy.wbic_grid", wbic_even, "visible")
+    wrong = [v for v in result.verdicts if v.message]
+    assert wrong and all("first spacing" in v.message for v in wrong) and any("uneven grid" in v.label for v in wrong)
 
 
 @pytest.mark.parametrize("variant", [wbic_with(lambda n: 1 / math.log(n)), wbic_loop])
@@ -283,11 +393,15 @@ def test_wbic_gaussian_case_matches_its_closed_form():
 
 
 def slope_lstsq(log_n, F):
+    if log_n.shape != F.shape:
+        raise ValueError("log_n and F must have the same length")
     X = torch.stack([torch.ones_like(log_n), log_n], dim=1)
     return torch.linalg.lstsq(X, F[:, None]).solution[1, 0]
 
 
 def slope_normal_equations(log_n, F):
+    if len(log_n) != len(F):
+        raise ValueError("log_n and F must have the same length")
     k = log_n.numel()
     sx, sy, sxx, sxy = log_n.sum(), F.sum(), (log_n**2).sum(), (log_n * F).sum()
     return (k * sxy - sx * sy) / (k * sxx - sx**2)
@@ -341,3 +455,95 @@ def test_a_float64_answer_to_a_float32_case_is_reported(exercise_id):
     result = run(exercise_id, lambda **kw: upcast(**kw), "hidden")
     assert not result.passed
     assert any("dtype" in (v.message or "") for v in result.verdicts)
+
+
+# ----------------------------------------------------------------------------- preferred_model
+
+
+def preferred_loop(n, L, lam, m):
+    """One n at a time, one model at a time, in plain Python floats."""
+    out = []
+    for nv in n.tolist():
+        F = [nv * La + la * math.log(nv) - (ma - 1) * math.log(math.log(nv)) for La, la, ma in zip(L.tolist(), lam.tolist(), m.tolist())]
+        out.append(min(range(len(F)), key=F.__getitem__))
+    return torch.tensor(out, dtype=torch.long, device=n.device)
+
+
+def preferred_relative(n, L, lam, m):
+    """Losses measured from the smallest one, and probabilities instead of free energies."""
+    F = n[:, None] * (L - L.min()) + lam * n.log()[:, None] - (m - 1) * n.log().log()[:, None]
+    return torch.softmax(-F, dim=1).argmax(dim=1)
+
+
+@pytest.mark.parametrize("variant", [preferred_loop, preferred_relative])
+def test_preferred_model_variants_pass(variant):
+    assert passes("free_energy.preferred_model", variant)
+
+
+def _pref_mistake(**kw):
+    return lambda n, L, lam, m: _free_energies(n.double(), L.double(), lam.double(), m.double(), **kw).argmin(1)
+
+
+PREFERENCE_MISTAKES = [
+    (lambda n, L, lam, m: _free_energies(n, L, lam, m.double()).argmax(1), "LARGEST free energy"),
+    (lambda n, L, lam, m: _free_energies(n, L, lam, m.double()).argmin(1) + 1, "one too large"),
+    (_pref_mistake(multiplicity=0.0), "left out -(m - 1) log log n"),
+    (_pref_mistake(multiplicity=-1.0), "wrong sign"),
+    (_pref_mistake(loss=False), "left out the loss term"),
+    (_pref_mistake(penalty=False), "left out lambda log n"),
+    (_pref_mistake(n_times_L=False), "not n L"),
+    (_pref_mistake(log=torch.log10), "log10"),
+]
+
+
+@pytest.mark.parametrize("mistake, hint", PREFERENCE_MISTAKES)
+def test_preferred_model_mistakes_fail_visible_with_their_hint(mistake, hint):
+    visible = run("free_energy.preferred_model", mistake, "visible")
+    hidden = run("free_energy.preferred_model", mistake, "hidden")
+    assert not visible.passed and not hidden.passed
+    wrong = [v.message for v in visible.verdicts + hidden.verdicts if v.message]
+    assert all(hint in m for m in wrong), wrong
+
+
+def test_preferred_model_hidden_feedback_gives_no_values():
+    """A hidden failure names the case and the reasoning, never the case's values."""
+    for v in run("free_energy.preferred_model", _pref_mistake(multiplicity=0.0), "hidden").verdicts:
+        if v.message:
+            assert "n L =" not in v.message and "expected model" not in v.message and "smallest n of this case" in v.message
+
+
+def test_preferred_model_visible_feedback_shows_the_terms():
+    messages = _messages("free_energy.preferred_model", _pref_mistake(loss=False), "visible")
+    assert messages and all("lambda log n =" in m and "model 0:" in m for m in messages)
+
+
+def test_preferred_model_checks_the_type():
+    floats = lambda n, L, lam, m: preferred_loop(n, L, lam, m).double()  # noqa: E731
+    assert not run("free_energy.preferred_model", floats, "visible").passed
+    assert not passes("free_energy.preferred_model", lambda n, L, lam, m: preferred_loop(n, L, lam, m)[:-1])
+
+
+def test_preferred_model_cannot_be_found_by_flipping():
+    """Answers that never depend on the inputs (always 0, always the lowest loss, always the lowest lambda)
+    fail, and the hidden cases are at least five, with model switches inside their ranges of n."""
+    cases = registry.get("free_energy.preferred_model").cases("hidden", torch.device("cpu"))
+    assert len(cases) >= 5
+    switching = [c for c in cases if len(set(free_energy_ref(c).tolist())) > 1]
+    assert len(switching) >= 4
+    for guess in (lambda n, L, lam, m: torch.zeros_like(n, dtype=torch.long),
+                  lambda n, L, lam, m: L.argmin().expand(n.shape).clone(),
+                  lambda n, L, lam, m: lam.argmin().expand(n.shape).clone()):
+        assert not run("free_energy.preferred_model", guess, "hidden").passed
+
+
+def free_energy_ref(case):
+    return registry.get("free_energy.preferred_model").reference(**case.kwargs)
+
+
+@pytest.mark.parametrize("suite", registry.SUITES)
+def test_preferred_model_cases_keep_a_margin(suite):
+    """The notes' claim: the two smallest free energies are at least 1e-3 apart at every n."""
+    for case in registry.get("free_energy.preferred_model").cases(suite, torch.device("cpu")):
+        F = _free_energies(*(case.kwargs[k].double() for k in ("n", "L", "lam", "m")))
+        top2 = F.sort(dim=1).values[:, :2]
+        assert float((top2[:, 1] - top2[:, 0]).min()) > 1e-3, case.label

@@ -14,6 +14,48 @@ import torch
 from slt_lessons import free_energy
 from slt_lessons.checks.registry import Case, Exercise, register, scalar_close, tensor_close
 
+def _must_raise(label, kwargs):
+    """A case on which the text requires a ValueError (a one-item list, to splice into a suite)."""
+    return [Case(f"{label} (must raise ValueError)", kwargs, raises=ValueError)]
+
+
+def _with_hints(base, mistakes):
+    """``base`` judge, plus a hint for each known mistake whose output the wrong answer matches.
+
+    ``mistakes``: ``(function of the case's kwargs, hint)`` pairs. A hint is printed only when the
+    learner's output agrees with that mistake's output within ``base``'s own tolerance, so it is
+    derived from the failure, never printed on every failure.
+    """
+
+    def judge(case, expected, got):
+        message = base(case, expected, got)
+        if message is None:
+            return None
+        hints = []
+        for mistake, hint in mistakes:
+            try:
+                wrong = mistake(**{k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in case.kwargs.items()})
+            except Exception:  # a mistake that cannot run on this case says nothing about it
+                continue
+            if base(case, wrong, got) is None:
+                hints.append(f"hint: {hint}")
+        return "\n".join([message, *hints])
+
+    return judge
+
+
+def _trapezoid_log_weights(grid):
+    dw = grid[1:] - grid[:-1]
+    return torch.log(torch.cat([dw[:1], dw[1:] + dw[:-1], dw[-1:]]) / 2)
+
+
+def _even_log_weights(grid):
+    """The uneven-grid mistake: every cell as wide as the first one."""
+    h = grid[1] - grid[0]
+    v = torch.full_like(grid, float(h))
+    v[0] = v[-1] = float(h) / 2
+    return v.log()
+
 # ----------------------------------------------------------------------------- grid models
 
 
@@ -45,10 +87,13 @@ def _grid_cases(suite, device):
         return [
             _grid_model("regular model nL_n = n(w-0.3)^2/2, n = 100, uniform prior on [-3, 3], 601 points",
                         lin(-3, 3, 601, dtype=f64), lambda w: 100 * (w - 0.3) ** 2 / 2, device=device),
-            _grid_model("singular model nL_n = n w^4, n = 1000, uniform prior on [-1, 1], 801 points",
-                        lin(-1, 1, 801, dtype=f64), lambda w: 1000 * w**4, device=device),
-            _grid_model("half-line w in [0, 2], nL_n = 4 w^2/2 (integrand far from 0 at the ends), 201 points",
-                        lin(0, 2, 201, dtype=f64), lambda w: 4 * w**2 / 2, device=device),
+            _grid_model("uneven grid (dense near 0): singular model nL_n = n w^4, n = 1000, uniform prior on [-1, 1], 801 points",
+                        _graded(1.0, 801), lambda w: 1000 * w**4, device=device),
+            _grid_model("large nL_n = 5e5 + n w^2/2 with n = 1e4 (needs log space), uniform prior on [-1, 1], 401 points",
+                        lin(-1, 1, 401, dtype=f64), lambda w: 1e4 * w**2 / 2, nLn0=5e5, device=device),
+            _grid_model("very negative nL_n = -3e3 + 4 w^2/2 on the half-line [0, 2], 201 points",
+                        lin(0, 2, 201, dtype=f64), lambda w: 4 * w**2 / 2, nLn0=-3e3, device=device),
+            *_bad_grid_cases(device),
         ]
     return [
         _grid_model("nL_n = 5e5 + n w^4 with n = 1e6 (needs log space), graded grid on [-1, 1], 1001 points",
@@ -65,13 +110,40 @@ def _grid_cases(suite, device):
     ]
 
 
+def _bad_grid_cases(device, **extra):
+    """The text's requirement: a grid that is not increasing, or of another length, raises ValueError."""
+    w = torch.linspace(-1, 1, 11, dtype=torch.float64, device=device)
+    flat = torch.full_like(w, -math.log(2.0))
+    return [
+        *_must_raise("grid not increasing (given from right to left)", {"nLn": 3 * w.flip(0) ** 2, "log_prior": flat, "grid": w.flip(0), **extra}),
+        *_must_raise("nLn shorter than the grid", {"nLn": 3 * w[:-1] ** 2, "log_prior": flat, "grid": w, **extra}),
+    ]
+
+
 # ----------------------------------------------------------------------------- free_energy_grid
+
+
+def _fe_with(log_weights):
+    return lambda nLn, log_prior, grid: -torch.logsumexp(log_prior - nLn + log_weights(grid), dim=0)
+
+
+_GRID_MISTAKES = [
+    (_fe_with(_even_log_weights),
+     "your value matches trapezoid weights computed from the first spacing alone; the grid is not evenly "
+     "spaced, so each node's weight is half the width of the two cells beside it, (w[j+1] - w[j-1])/2"),
+    (_fe_with(lambda g: torch.log(torch.diff(g, append=g[-1:] + (g[-1] - g[-2])))),
+     "your value matches rectangles (weight w[j+1] - w[j]); the trapezoid rule gives the two end nodes half a cell"),
+    (lambda nLn, log_prior, grid: -torch.logsumexp(-nLn + _trapezoid_log_weights(grid), dim=0),
+     "your value leaves out the prior: the integrand is exp(log_prior - nLn)"),
+    (lambda nLn, log_prior, grid: torch.logsumexp(log_prior - nLn + _trapezoid_log_weights(grid), dim=0),
+     "your value has the wrong sign: F = -log Z"),
+]
 
 register(Exercise(
     id="free_energy.free_energy_grid",
     reference=free_energy.free_energy_grid,
     cases=_grid_cases,
-    judge=tensor_close(rtol=1e-12, atol=1e-9, rtol32=1e-5, atol32=1e-4),
+    judge=_with_hints(tensor_close(rtol=1e-12, atol=1e-9, rtol32=1e-5, atol32=1e-4), _GRID_MISTAKES),
     notes=(
         "float64: F is a log of a sum of G <= 2001 positive terms; any order of summation or shift "
         "(logsumexp, trapezoid on shifted values) agrees to ~G*1e-16 relative in the sum, i.e. ~1e-13 "
@@ -100,36 +172,61 @@ def _laplace_case(label, nLn_min, log_prior_min, hessian, dtype=torch.float64, d
 
 
 def _laplace_cases(suite, device):
+    f64 = torch.float64
     if suite == "visible":
         return [
             _laplace_case("d = 1, H = [[n]] with n = 100, log prior -log 6", 12.5, -math.log(6.0),
-                          torch.tensor([[100.0]], dtype=torch.float64), device=device),
+                          torch.tensor([[100.0]], dtype=f64), device=device),
             _laplace_case("d = 3, H = 1000 x (SPD, condition number 10)", 1523.25, -2.0,
                           _spd(3, 10.0, seed=1, scale=1000.0), device=device),
+            *_must_raise("indefinite H = [[4, 0], [0, -1]] (a saddle, not a minimum)",
+                         _laplace_case("", 3.0, 0.0, torch.tensor([[4.0, 0.0], [0.0, -1.0]], dtype=f64), device=device).kwargs),
+            *_must_raise("singular H = 0 (the flat direction of w^4 at w = 0)",
+                         _laplace_case("", 0.0, 0.0, torch.zeros(1, 1, dtype=f64), device=device).kwargs),
         ]
     return [
         _laplace_case("d = 6, H = 1e4 x (SPD, condition number 1e6)", 4.1e4, -7.3,
                       _spd(6, 1e6, seed=2, scale=1e4), device=device),
         _laplace_case("d = 10, H = n I with n = 1e8 (Laplace = BIC + prior and 2*pi terms)", 2.0e8, 0.4,
-                      1e8 * torch.eye(10, dtype=torch.float64), device=device),
+                      1e8 * torch.eye(10, dtype=f64), device=device),
         _laplace_case("d = 2, H with off-diagonal terms [[5, 3], [3, 2]]", -1.5, 1.25,
-                      torch.tensor([[5.0, 3.0], [3.0, 2.0]], dtype=torch.float64), device=device),
+                      torch.tensor([[5.0, 3.0], [3.0, 2.0]], dtype=f64), device=device),
         _laplace_case("float32: d = 4, H = 50 x (SPD, condition number 100)", 310.5, -1.0,
                       _spd(4, 100.0, seed=3, scale=50.0), dtype=torch.float32, device=device),
+        *_must_raise("positive semi-definite with a flat direction, H = [[3, 0], [0, 0]]",
+                     _laplace_case("", 1.0, 0.0, torch.tensor([[3.0, 0.0], [0.0, 0.0]], dtype=f64), device=device).kwargs),
+        *_must_raise("negative definite, d = 2 (a maximum: det H > 0, yet not positive definite)",
+                     _laplace_case("", 1.0, 0.0, -50 * torch.eye(2, dtype=f64), device=device).kwargs),
     ]
+
+
+def _laplace_with(half_logdet_sign=1.0, logdet_factor=0.5, two_pi=-1.0, prior=-1.0):
+    def laplace(nLn_min, log_prior_min, hessian):
+        d = hessian.shape[-1]
+        logdet = torch.linalg.slogdet(hessian)[1]
+        return nLn_min + prior * log_prior_min + half_logdet_sign * logdet_factor * logdet + two_pi * d / 2 * math.log(2 * math.pi)
+
+    return laplace
 
 
 register(Exercise(
     id="free_energy.laplace_free_energy",
     reference=free_energy.laplace_free_energy,
     cases=_laplace_cases,
-    judge=tensor_close(rtol=1e-12, atol=1e-8, rtol32=1e-6, atol32=1e-4),
+    judge=_with_hints(tensor_close(rtol=1e-12, atol=1e-8, rtol32=1e-6, atol32=1e-4), [
+        (_laplace_with(logdet_factor=1.0), "your value has log det H where the Gaussian integral gives (1/2) log det H"),
+        (_laplace_with(half_logdet_sign=-1.0), "your value has -(1/2) log det H: a sharper peak (larger H) has less volume, so F grows with log det H"),
+        (_laplace_with(two_pi=1.0), "your value adds (d/2) log 2*pi; the Gaussian integral is (2*pi)^(d/2) det(H)^(-1/2), so F subtracts it"),
+        (_laplace_with(two_pi=0.0), "your value leaves out -(d/2) log 2*pi"),
+        (_laplace_with(prior=1.0), "your value adds log phi(w_hat); F = -log Z subtracts it"),
+    ]),
     notes=(
         "float64: log det H by Cholesky, eigenvalues or slogdet differs by ~cond(H)*1e-16 per eigenvalue "
         "(cond <= 1e6: ~1e-10 in log det), plus 1e-16*|F| (|F| <= 2e8) -> atol 1e-8, rtol 1e-12. "
         "float32: cond <= 100, ~100*6e-8 = 6e-6 per log-eigenvalue over d = 4 -> atol 1e-4, and "
         "6e-8*|F| from the terms -> rtol 1e-6. Mistakes (missing 1/2, sign of the 2*pi or prior term, "
-        "log det of the inverse) change F by >= 0.9."
+        "log det of the inverse) change F by >= 0.9. A Hessian that is not positive definite (indefinite, "
+        "singular, negative definite) must raise ValueError, as the text asks."
     ),
 ))
 
@@ -169,22 +266,49 @@ register(Exercise(
 
 
 def _wbic_cases(suite, device):
-    cases = []
-    for case, n in zip(_grid_cases(suite, device), (100, 1000, 20) if suite == "visible" else (10**6, 50, 10**4, 10, 30)):
-        cases.append(Case(f"{case.label}; beta = 1/log({n})", {**case.kwargs, "n": n}))
-    return cases
+    ns = (100, 1000, 10**4, 20) if suite == "visible" else (10**6, 50, 10**4, 10, 30)
+    grids = [c for c in _grid_cases(suite, device) if "must raise" not in c.label]
+    cases = [Case(f"{case.label}; beta = 1/log({n})", {**case.kwargs, "n": n}) for case, n in zip(grids, ns, strict=True)]
+    w = torch.linspace(0, 2, 101, dtype=torch.float64, device=device)
+    flat = torch.full_like(w, -math.log(2.0))
+    if suite == "visible":
+        return [*cases,
+                *_must_raise("n = 1 (beta = 1/log n is undefined)", {"nLn": 5 * w**2, "log_prior": flat, "grid": w, "n": 1}),
+                *_bad_grid_cases(device, n=100)]
+    return [*cases,
+            Case("smallest allowed sample size n = 2 (beta = 1/log 2), nL_n = 2 w^2 on [0, 2], 101 points",
+                 {"nLn": 2 * w**2, "log_prior": flat, "grid": w, "n": 2}),
+            *_must_raise("n = 0.5 below 1 (beta would be negative)", {"nLn": 5 * w**2, "log_prior": flat, "grid": w, "n": 0.5})]
+
+
+def _wbic_with(beta_of_n, log_weights=_trapezoid_log_weights, use_prior=True):
+    def wbic(nLn, log_prior, grid, n):
+        logits = (log_prior if use_prior else 0.0) - beta_of_n(n) * nLn + log_weights(grid)
+        return (torch.softmax(logits, dim=0) * nLn).sum()
+
+    return wbic
 
 
 register(Exercise(
     id="free_energy.wbic_grid",
     reference=free_energy.wbic_grid,
     cases=_wbic_cases,
-    judge=tensor_close(rtol=1e-11, atol=1e-9, rtol32=1e-4, atol32=1e-4),
+    judge=_with_hints(tensor_close(rtol=1e-11, atol=1e-9, rtol32=1e-4, atol32=1e-4), [
+        (_wbic_with(lambda n: 1.0), "your value is the posterior mean at beta = 1; WBIC tempers it to beta = 1/log n"),
+        (_wbic_with(lambda n: 1 / n), "your value uses beta = 1/n; WBIC's beta is 1/log n"),
+        (_wbic_with(lambda n: 1 / math.log10(n)), "your value uses log10; beta = 1/log n with the natural log"),
+        (_wbic_with(lambda n: 1 / math.log(n), use_prior=False), "your value leaves out the prior"),
+        (_wbic_with(lambda n: 1 / math.log(n), log_weights=_even_log_weights),
+         "your value matches trapezoid weights from the first spacing alone; the grid is not evenly spaced"),
+        (lambda nLn, log_prior, grid, n: _wbic_with(lambda n: 1 / math.log(n))(nLn, log_prior, grid, n) / n,
+         "your value is off by the factor n: WBIC averages nL_n, not L_n"),
+    ]),
     notes=(
         "a ratio of two trapezoid sums of G <= 2001 positive terms: float64 relative error ~G*1e-16 ~ 2e-13 "
         "of the mean (|WBIC| <= 5e5) -> rtol 1e-11, atol 1e-9. float32, G = 201: each sum is good to "
         "G*6e-8 ~ 1.2e-5 relative, their ratio to 2.4e-5 -> rtol 1e-4, atol 1e-4. Mistakes (beta = 1, "
-        "beta = 1/n, L_n instead of nL_n, no prior) are off by >= 1e-2 relative."
+        "beta = 1/n, L_n instead of nL_n, no prior) are off by >= 1e-2 relative. n <= 1 and a grid that "
+        "is not increasing raise ValueError, as the text asks."
     ),
 ))
 
@@ -202,9 +326,11 @@ def _line(label, log_n, intercept, slope, noise_sd, seed, dtype=torch.float64, d
 def _slope_cases(suite, device):
     ln10 = math.log(10)
     if suite == "visible":
+        short = _line("", ln10 * torch.arange(1, 7), 3.0, 0.5, 0.0, 0, device=device).kwargs
         return [
             _line("exact line F = 3 + 0.5 log n, n = 10^1..10^6", ln10 * torch.arange(1, 7), 3.0, 0.5, 0.0, 0, device=device),
             _line("noisy line, slope 0.25, 12 points over n = 10^2..10^8", ln10 * torch.linspace(2, 8, 12), 1.0, 0.25, 0.05, 1, device=device),
+            *_must_raise("F one value shorter than log_n", {"log_n": short["log_n"], "F": short["F"][:-1]}),
         ]
     return [
         _line("noisy line with offset 1e6 (nL_n(w0)), slope 1.5, 20 points", ln10 * torch.linspace(1, 9, 20), 1e6, 1.5, 0.3, 2,
@@ -221,12 +347,142 @@ register(Exercise(
     id="free_energy.fit_slope",
     reference=free_energy.fit_slope,
     cases=_slope_cases,
-    judge=tensor_close(rtol=1e-8, atol=1e-9, rtol32=1e-4, atol32=1e-4),
+    judge=_with_hints(tensor_close(rtol=1e-8, atol=1e-9, rtol32=1e-4, atol32=1e-4), [
+        (lambda log_n, F: (F[-1] - F[0]) / (log_n[-1] - log_n[0]),
+         "your value is the slope between the end points; least squares uses every point"),
+        (lambda log_n, F: (log_n * F).sum() / (log_n * log_n).sum(),
+         "your value is the slope of a line through the origin; centre log n first (x - mean of x)"),
+        (lambda log_n, F: F.mean() - ((log_n - log_n.mean()) * F).sum() / ((log_n - log_n.mean()) ** 2).sum() * log_n.mean(),
+         "your value is the intercept, not the slope"),
+        (lambda log_n, F: ((F - F.mean()) * log_n).sum() / ((F - F.mean()) ** 2).sum(),
+         "your value regresses log n on F; the slope of F against log n divides by the spread of log n"),
+    ]),
     notes=(
         "the slope sum (x - xbar)(y - ybar) / sum (x - xbar)^2 and the normal equations agree to "
         "~|ybar|/(spread of y) * 1e-16 relative; with the offset 1e6 case that is ~1e-10, so rtol 1e-8 "
         "admits every standard way (lstsq, polyfit, the formula). float32: with |y| <= 20 and 15 points "
         "the slope is good to ~1e-5 (atol, rtol 1e-4). Mistakes (x on y, the intercept, the end-point "
         "difference on noisy data) are off by >= 1e-2."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- preferred_model
+
+
+def _models(label, n, L, lam, m, device=None):
+    t = lambda x: torch.as_tensor(x, dtype=torch.float64, device=device)  # noqa: E731
+    m = m.to(device) if isinstance(m, torch.Tensor) else t(m)
+    return Case(label, {"n": t(n), "L": t(L), "lam": t(lam), "m": m})
+
+
+def _preference_cases(suite, device):
+    logn = lambda a, b, k: torch.logspace(a, b, k, dtype=torch.float64)  # noqa: E731
+    if suite == "visible":
+        return [
+            _models("two models: a simple one (lambda = 1/4) and a more accurate one (loss lower by 1e-3, lambda = 1)",
+                    logn(1, 6, 11), [0.101, 0.100], [0.25, 1.0], [1, 1], device),
+            _models("the lesson's c = 0: same loss, same lambda = 1/2, multiplicity 1 against 2",
+                    logn(1, 8, 8), [1.42, 1.42], [0.5, 0.5], [1, 2], device),
+            _models("three phases: losses 0.30 > 0.28 > 0.27, lambdas 1/2 < 3/2 < 4",
+                    logn(1, 5, 13), [0.30, 0.28, 0.27], [0.5, 1.5, 4.0], [1, 1, 1], device),
+        ]
+    g = torch.Generator().manual_seed(7)
+    L4 = 0.5 + 1e-4 * torch.rand(4, generator=g, dtype=torch.float64)
+    return [
+        _models("tiny loss gap (1e-6) and large n up to 1e12: lambda 1/2 against 2",
+                logn(2, 12, 21), [0.693148, 0.693147], [0.5, 2.0], [1, 1], device),
+        _models("one model better on both counts (lower loss and lower lambda), listed second",
+                logn(1, 9, 9), [0.2, 0.1], [1.5, 0.25], [1, 1], device),
+        _models("equal lambda, the lower-loss model has multiplicity 1, the other 3",
+                logn(1, 10, 19), [0.40001, 0.4], [0.75, 0.75], [3, 1], device),
+        _models("four models with random losses within 1e-4 and lambdas from 1/4 to 5/2",
+                logn(1, 10, 25), L4, [0.25, 0.75, 1.5, 2.5], [1, 2, 1, 1], device),
+        _models("multiplicities given as an integer tensor: the cusp (lambda = 5/12, lower loss) and a node (1/2, m = 2)",
+                logn(1, 7, 13), [1.0, 1.00001], [5 / 12, 0.5], torch.tensor([1, 2]), device),
+        _models("five models listed in decreasing loss; the most accurate has the largest lambda",
+                logn(1, 8, 15), [0.05, 0.04, 0.035, 0.033, 0.0325], [0.5, 1.0, 2.0, 3.0, 5.0], [1, 1, 1, 1, 1], device),
+    ]
+
+
+_HIDDEN_PREFERENCE_LABELS = {c.label for c in _preference_cases("hidden", torch.device("cpu"))}
+
+
+def _free_energies(n, L, lam, m, log=torch.log, loss=True, penalty=True, multiplicity=1.0, n_times_L=True):
+    """Rows: sample sizes; columns: models. The variants (a missing term, log10, ...) are the mistakes."""
+    log_n = log(n)[:, None]
+    F = torch.zeros(n.numel(), L.numel(), dtype=torch.float64, device=n.device)
+    if loss:
+        F = F + (n[:, None] * L if n_times_L else L.expand_as(F))
+    if penalty:
+        F = F + lam * log_n
+    return F - multiplicity * (m - 1) * log_n.log()
+
+
+_PREFERENCE_MISTAKES = [
+    (lambda F: F.argmax(1), "you picked the LARGEST free energy. The posterior probability of a model is proportional "
+     "to its evidence Z = exp(-F), so the posterior prefers the model of SMALLEST free energy."),
+    (lambda F: F.argmin(1) + 1, "your indices are one too large: index the models from 0, as the tensors do."),
+]
+_TERM_MISTAKES = [
+    (dict(multiplicity=0.0), "you left out -(m - 1) log log n. When n L + lambda log n are equal (or close), "
+     "the model of larger multiplicity m has the smaller free energy: the c = 0 comparison of section 5."),
+    (dict(multiplicity=-1.0), "your multiplicity term has the wrong sign: a larger m LOWERS the free energy, by (m - 1) log log n."),
+    (dict(loss=False), "you left out the loss term n L. It grows linearly in n and, however small the loss gap, "
+     "decides at large n: then the more accurate model wins."),
+    (dict(penalty=False), "you left out lambda log n. While n times the loss gap is small, the model of smaller lambda "
+     "(the simpler one) has the smaller free energy."),
+    (dict(n_times_L=False), "your loss term is L, not n L: the loss of n samples is n times the per-sample loss."),
+    (dict(log=torch.log10), "you used log10; the free energy's log n and log log n are natural logarithms."),
+]
+
+
+def _preference_judge(case, expected, got):
+    n, L, lam, m = (case.kwargs[k].to(torch.float64).cpu() for k in ("n", "L", "lam", "m"))
+    if not isinstance(got, torch.Tensor):
+        return f"result: expected a tensor of model indices, got {type(got).__name__}"
+    if got.shape != expected.shape:
+        return f"result: wrong shape: expected {tuple(expected.shape)} (one index per sample size), got {tuple(got.shape)}"
+    if got.dtype.is_floating_point or got.dtype.is_complex or got.dtype == torch.bool:
+        return f"result: expected integer model indices (torch.long, as argmin returns), got dtype {got.dtype}"
+    got = got.cpu().long()
+    F = _free_energies(n, L, lam, m)
+    A = L.numel()
+    ok = (got >= 0) & (got < A)
+    chosen = F.gather(1, got.clamp(0, A - 1)[:, None])[:, 0]
+    ok &= chosen <= F.min(1).values + 1e-9 * (1 + F.min(1).values.abs())
+    if bool(ok.all()):
+        return None
+    i = int(torch.nonzero(~ok)[0])
+    hidden = case.label in _HIDDEN_PREFERENCE_LABELS
+    lines = [f"{int((~ok).sum())} of {n.numel()} sample sizes wrong"]
+    if hidden:
+        lines[0] += f"; the first is the {i + 1}-th smallest n of this case"
+    else:
+        lines[0] += f"; the first at n = {n[i].item():.4g}: expected model {int(expected[i])}, got {int(got[i])}"
+        for a in range(A):
+            nl, pen, mul = (n[i] * L[a]).item(), (lam[a] * n[i].log()).item(), ((m[a] - 1) * n[i].log().log()).item()
+            lines.append(f"  model {a}: n L = {nl:.6g}, lambda log n = {pen:.4g}, -(m-1) log log n = {-mul:.4g}, F = {nl + pen - mul:.6g}")
+    candidates = [(pick(F), hint) for pick, hint in _PREFERENCE_MISTAKES]
+    candidates += [(_free_energies(n, L, lam, m, **kw).argmin(1), hint) for kw, hint in _TERM_MISTAKES]
+    hints = [hint for answer, hint in candidates if torch.equal(answer, got)]
+    lines += [f"hint: {h}" for h in hints] or [
+        "hint: for each n compute every model's free energy F = n L + lambda log n - (m - 1) log log n "
+        "(its O(1) remainder does not grow with n) and return the index of the smallest."]
+    return "\n".join(lines)
+
+
+register(Exercise(
+    id="free_energy.preferred_model",
+    reference=free_energy.preferred_model,
+    cases=_preference_cases,
+    judge=_preference_judge,
+    notes=(
+        "exact: the answer is an index per sample size. Every case keeps the two smallest free energies "
+        "at least 1e-3 apart (tests/test_checks_free_energy.py checks it), far above float64 round-off "
+        "of n L <= 1e12 (~1e-4 at most, in the tiny-gap case: 1e-16 * 7e11), so any correct way of "
+        "comparing agrees; the judge also accepts any model whose F is within 1e-9 relative of the smallest. "
+        "A hint is printed only when the wrong answer equals that of a named mistake (a term left out, the "
+        "largest F, log10, indices from 1)."
     ),
 ))
