@@ -21,10 +21,11 @@ __all__ = ["effective_sample_size", "split_rhat", "langevin_acceptance"]
 
 
 def effective_sample_size(trace):
-    """ESS = N / τ of a 1-D trace, τ = −1 + 2 Σ_{m=0}^{M} Γ_m / γ_0, Γ_m = γ_{2m} + γ_{2m+1}.
+    """ESS = N / τ of a 1-D trace, τ = −1 + 2 Σ_{m=0}^{M−1} Γ_m / γ_0, Γ_m = γ_{2m} + γ_{2m+1}.
 
-    Geyer's initial positive sequence: the sum stops before the first m with Γ_m ≤ 0 (Geyer
-    1992, Statistical Science 7(4), Section 3.3). A constant trace returns N.
+    γ_k = (1/N) Σ_{t} (x_t − x̄)(x_{t+k} − x̄). Geyer's initial positive sequence: M is the first m
+    with Γ_m ≤ 0, so the sum stops just before it (all ⌊N/2⌋ pairs if none is ≤ 0) (Geyer 1992,
+    Statistical Science 7(4), Section 3.3). A constant trace returns N.
     """
     trace = require_finite("trace", require_ndim("trace", as_tensor("trace", trace), 1))
     N = trace.shape[0]

@@ -21,11 +21,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from slt_lessons import diagnostics, sgld
+from slt_lessons import diagnostics, llc, sgld  # exercises call each other through their module
 from slt_lessons.targets import Target, module_target, potential_target
 from slt_lessons.validation import as_tensor, require_ndim
 
-__all__ = ["default_nbeta", "llc_from_losses", "LLCResult", "make_target", "estimate_llc"]
+__all__ = [
+    "default_nbeta",
+    "llc_from_losses",
+    "sgld_llc",
+    "choose_eps",
+    "pilot_draws",
+    "LLCResult",
+    "make_target",
+    "estimate_llc",
+]
 
 # Defaults for problems with n ≈ 10³ and O(1) weights (nβ ≈ 145): γ = 10 keeps chains near w*
 # without swamping nβ·K; ε = 3e-4 keeps ε(κ_max + γ) ≲ 0.06 for curvatures κ_max ≲ 200 of nβ·L
@@ -47,6 +56,73 @@ def llc_from_losses(losses, init_loss, nbeta, burn_in):
     if not 0 <= burn_in < losses.shape[1]:
         raise ValueError(f"burn_in must be in [0, {losses.shape[1]}), got {burn_in!r}")
     return nbeta * (losses[:, burn_in:].mean(1) - init_loss)
+
+
+def sgld_llc(loss_fn, w_star, n, gamma, eps, n_chains, n_steps, burn_in, generator, step=sgld.sgld_step):
+    """The LLC estimator end to end: returns ``(estimate, se, per_chain)``.
+
+    ``loss_fn(W)`` maps chains ``W`` of shape ``(C, d)`` to their mean losses ``(C,)``, row by row;
+    ``w_star`` is the point ``(d,)``; ``n`` the dataset size. In this order:
+
+    1. nβ = ``llc.default_nbeta(n)``; all ``n_chains`` chains start at w*: ``W`` = w* repeated, ``(C, d)``.
+    2. For t = 0, …, T−1: the losses ``loss_fn(W)`` and their gradient with respect to ``W`` (one
+       backward pass of their sum serves all chains); record the losses as column t; draw
+       ``noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)``; then
+       ``W = step(W, grad, w_star, eps, nbeta, gamma, noise)`` (lesson 4's SGLD step).
+    3. ``per_chain = llc.llc_from_losses(losses, L(w*), nbeta, burn_in)``, L(w*) = ``loss_fn(w_star[None])[0]``.
+    4. The estimate is the mean of ``per_chain``; with y_c = nβ(losses[c, burn_in:] − L(w*)), its
+       standard error is √(Σ_c var(y_c)/ESS(y_c)) / C (``var`` unbiased, ESS by
+       ``diagnostics.effective_sample_size``): the chains are independent, and the mean of
+       chain c has variance ≈ var(y_c)/ESS(y_c).
+
+    ``estimate`` and ``se`` are 0-d tensors, ``per_chain`` has shape ``(C,)``. Lau et al. (2023,
+    arXiv:2308.12108), Algorithm 1, with the SE of Geyer (1992). :func:`estimate_llc` does the same
+    with its own noise order, minibatches, divergence checks and diagnostics.
+    """
+    nbeta = llc.default_nbeta(n)
+    W = w_star.expand(n_chains, -1).clone()
+    losses = []
+    for _ in range(n_steps):
+        with torch.enable_grad():
+            W_ = W.detach().requires_grad_(True)
+            loss = loss_fn(W_)
+            (grad,) = torch.autograd.grad(loss.sum(), W_)
+        losses.append(loss.detach())
+        noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
+        W = step(W, grad, w_star, eps, nbeta, gamma, noise)
+    losses = torch.stack(losses, 1)
+    with torch.no_grad():
+        init_loss = loss_fn(w_star[None])[0]
+    per_chain = llc.llc_from_losses(losses, init_loss, nbeta, burn_in)
+    y = nbeta * (losses[:, burn_in:] - init_loss)
+    ess = torch.stack([diagnostics.effective_sample_size(yc) for yc in y])
+    se = torch.sqrt((y.var(1) / ess).sum()) / n_chains
+    return per_chain.mean(), se, per_chain
+
+
+def choose_eps(loss_fn, w_star, nbeta, gamma, draws):
+    """A step size ε = 0.1 / (κ_max + γ) for SGLD on exp(−nβ L(w) − (γ/2)‖w − w*‖²).
+
+    κ_max is the largest eigenvalue of nβ ∇²L over w* and the ``draws`` ``(K, d)`` of a pilot run:
+    the largest curvature the chains meet. On a quadratic with curvatures κ_i, SGLD's stationary
+    law inflates each variance by 1/(1 − ε(κ_i + γ)/4) (:func:`slt_lessons.sgld.stationary_variance`),
+    so ε(κ_max + γ) = 0.1 keeps the bias of the estimate ≤ 2.6%, while the slowest direction still
+    relaxes within 1/(ε(κ_min + γ)) steps. At a singular w* the Hessian is degenerate, and the
+    curvature grows away from w* (nβ·12cw² for L = cw⁴): the Hessian at w* alone understates it.
+    Returns a Python float.
+    """
+    points = torch.cat([w_star[None], draws])
+    hess = torch.stack([torch.autograd.functional.hessian(lambda w: loss_fn(w[None])[0], p) for p in points])
+    kappa_max = nbeta * float(torch.linalg.eigvalsh(hess).max())
+    return 0.1 / (kappa_max + gamma)
+
+
+def pilot_draws(loss_fn, w_star, nbeta, gamma, eps, n_chains=100, n_steps=1000, seed=0):
+    """The final states ``(n_chains, d)`` of short SGLD chains from w* (:func:`sgld.sample_sgld`):
+    points where the chains of an LLC estimate go, for :func:`choose_eps`. Take ``eps`` small."""
+    target = potential_target(loss_fn, w_star)
+    run = sgld.sample_sgld(target, nbeta=nbeta, gamma=gamma, eps=eps, n_steps=n_steps, n_chains=n_chains, seed=seed)
+    return run.final
 
 
 @dataclass

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from slt_lessons import diagnostics, llc, potentials
+from slt_lessons import diagnostics, llc, potentials, sgld
 from slt_lessons.checks import check
 from slt_lessons.checks import llc as chk
 from slt_lessons.checks.runner import collect, judge
@@ -21,6 +21,8 @@ REFERENCES = [
     ("llc.gaussian_nll", potentials.gaussian_nll),
     ("llc.effective_sample_size", diagnostics.effective_sample_size),
     ("llc.split_rhat", diagnostics.split_rhat),
+    ("llc.sgld_llc", llc.sgld_llc),
+    ("llc.choose_eps", llc.choose_eps),
 ]
 
 
@@ -57,7 +59,7 @@ def test_untouched_stubs_fail():
 
 def test_default_nbeta():
     assert passes("llc.default_nbeta", lambda n: n * (1 / math.log(n)))
-    assert passes("llc.default_nbeta", lambda n: torch.tensor(n / math.log(n), dtype=torch.float64))
+    assert passes("llc.default_nbeta", lambda n: float(torch.tensor(n / math.log(n), dtype=torch.float64)))
     for wrong in (lambda n: n * math.log(n), lambda n: n / math.log10(n), lambda n: 1 / math.log(n),
                   lambda n: n / math.log2(n)):
         assert missed("llc.default_nbeta", wrong) == []
@@ -262,3 +264,170 @@ def test_references_pass_on_cuda():
     for exercise_id, fn in REFERENCES:
         for suite in SUITES:
             assert check(exercise_id, fn, suite, device="cuda").passed
+
+
+# ----------------------------------------------------------------------------- default_nbeta: a Python float
+
+
+def test_default_nbeta_must_be_a_python_float_in_a_visible_case():
+    as_tensor = lambda n: torch.tensor(n / math.log(n), dtype=torch.float64)  # noqa: E731
+    wrong = [v for v in verdicts("llc.default_nbeta", as_tensor, "visible") if v.message]
+    assert wrong and "Python float" in wrong[0].message
+
+
+# ----------------------------------------------------------------------------- sgld_llc (exact)
+
+
+def sgld_llc_variant(loss_fn, w_star, n, gamma, eps, n_chains, n_steps, burn_in, generator, step=sgld.sgld_step):
+    """Correct, written differently: torch.func for the gradients, a preallocated trace, ESS and SE by hand."""
+    nbeta = n / math.log(n)
+    W = w_star.repeat(n_chains, 1)
+    losses = torch.empty(n_chains, n_steps, dtype=w_star.dtype, device=w_star.device)
+    grad_fn = torch.func.grad_and_value(lambda W: loss_fn(W).sum())
+    for t in range(n_steps):
+        per = loss_fn(W)
+        grad, _ = grad_fn(W)
+        losses[:, t] = per.detach()
+        W = step(W, grad, w_star, eps, nbeta, gamma, torch.randn(W.shape, generator=generator, dtype=W.dtype,
+                                                                   device=W.device))
+    init = loss_fn(w_star.unsqueeze(0)).squeeze(0)
+    y = nbeta * (losses[:, burn_in:] - init)
+    per_chain = y.mean(1)
+    var = ((y - y.mean(1, keepdim=True)) ** 2).sum(1) / (y.shape[1] - 1)
+    ess = torch.stack([diagnostics.effective_sample_size(row) for row in y])
+    return float(per_chain.mean()), float(((var / ess).sum()).sqrt() / n_chains), per_chain
+
+
+def _sgld_llc_with(*, nbeta_of_n=None, burn=True, per_chain_noise=False, record_after=False, se="ess",
+                   own_step=False, global_rng=False):
+    def f(loss_fn, w_star, n, gamma, eps, n_chains, n_steps, burn_in, generator, step=sgld.sgld_step):
+        nbeta = nbeta_of_n(n) if nbeta_of_n else llc.default_nbeta(n)
+        stepper = sgld.sgld_step if own_step else step
+        W = w_star.expand(n_chains, -1).clone()
+        rows = []
+        if per_chain_noise:  # all the noise drawn up front, chain by chain: another order than the text's
+            upfront = torch.randn((n_chains, n_steps, W.shape[1]), generator=generator, dtype=W.dtype)
+        for t in range(n_steps):
+            Wg = W.detach().requires_grad_(True)
+            loss = loss_fn(Wg)
+            (grad,) = torch.autograd.grad(loss.sum(), Wg)
+            if global_rng:
+                noise = torch.randn(W.shape, dtype=W.dtype, device=W.device)
+            elif per_chain_noise:
+                noise = upfront[:, t]
+            else:
+                noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)
+            W = stepper(W, grad, w_star, eps, nbeta, gamma, noise)
+            rows.append(loss_fn(W).detach() if record_after else loss.detach())
+        losses = torch.stack(rows, 1)
+        init = loss_fn(w_star[None])[0].detach()
+        b = burn_in if burn else 0
+        y = nbeta * (losses[:, b:] - init)
+        per_chain = y.mean(1)
+        if se == "ess":
+            ess = torch.stack([diagnostics.effective_sample_size(r) for r in y])
+            s = torch.sqrt((y.var(1) / ess).sum()) / n_chains
+        elif se == "biased var":
+            ess = torch.stack([diagnostics.effective_sample_size(r) for r in y])
+            s = torch.sqrt((y.var(1, unbiased=False) / ess).sum()) / n_chains
+        elif se == "no ESS":
+            s = torch.sqrt((y.var(1) / y.shape[1]).sum()) / n_chains
+        else:  # spread of the chains
+            s = per_chain.std() / math.sqrt(n_chains)
+        return per_chain.mean(), s, per_chain
+    return f
+
+
+SGLD_LLC_MISTAKES = {
+    "n instead of n beta": _sgld_llc_with(nbeta_of_n=lambda n: float(n)),
+    "burn-in not dropped": _sgld_llc_with(burn=False),
+    "noise drawn up front, chain by chain": _sgld_llc_with(per_chain_noise=True),
+    "loss recorded after the step": _sgld_llc_with(record_after=True),
+    "SE with biased variances": _sgld_llc_with(se="biased var"),
+    "SE ignores autocorrelation": _sgld_llc_with(se="no ESS"),
+    "SE from the spread of the chains": _sgld_llc_with(se="spread"),
+    "the step argument ignored": _sgld_llc_with(own_step=True),
+    "the global RNG instead of the generator": _sgld_llc_with(global_rng=True),
+}
+
+
+def test_sgld_llc_reference_and_variant_pass():
+    assert passes("llc.sgld_llc", llc.sgld_llc)
+    assert passes("llc.sgld_llc", sgld_llc_variant)
+    assert passes("llc.sgld_llc", _sgld_llc_with())  # the mistakes' scaffold, with no mistake
+
+
+@pytest.mark.parametrize("name", sorted(SGLD_LLC_MISTAKES))
+def test_sgld_llc_mistakes_fail_a_visible_case(name):
+    wrong = [v for v in verdicts("llc.sgld_llc", SGLD_LLC_MISTAKES[name], "visible") if v.message]
+    assert wrong, name
+
+
+def test_sgld_llc_hint_names_the_temperature():
+    wrong = [v for v in verdicts("llc.sgld_llc", SGLD_LLC_MISTAKES["n instead of n beta"], "visible") if v.message]
+    assert "n / log n" in wrong[0].message
+
+
+# ----------------------------------------------------------------------------- choose_eps (outcome)
+
+
+def _hessian_max(loss_fn, points):
+    return max(float(torch.linalg.eigvalsh(torch.autograd.functional.hessian(lambda w: loss_fn(w[None])[0], p)).max())
+               for p in points)
+
+
+def eps_mean_curvature(loss_fn, w_star, nbeta, gamma, draws):
+    """Also right: the mean over the draws of the largest curvature, with ε(κ + γ) = 0.05."""
+    kappa = nbeta * sum(_hessian_max(loss_fn, [p]) for p in draws) / len(draws)
+    return 0.05 / (kappa + gamma)
+
+
+EPS_MISTAKES = {
+    "the Hessian at w* alone": lambda loss_fn, w_star, nbeta, gamma, draws:
+        0.1 / (nbeta * _hessian_max(loss_fn, [w_star]) + gamma),
+    "the curvature of L, not of n beta L": lambda loss_fn, w_star, nbeta, gamma, draws:
+        0.1 / (_hessian_max(loss_fn, torch.cat([w_star[None], draws])) + gamma),
+    "the stability bound eps (kappa + gamma) = 1": lambda loss_fn, w_star, nbeta, gamma, draws:
+        1.0 / (nbeta * _hessian_max(loss_fn, torch.cat([w_star[None], draws])) + gamma),
+    "far too small (1e-6)": lambda loss_fn, w_star, nbeta, gamma, draws: 1e-6,
+    "a 0-d tensor": lambda loss_fn, w_star, nbeta, gamma, draws: torch.tensor(llc.choose_eps(loss_fn, w_star, nbeta, gamma, draws)),
+}
+
+
+def test_choose_eps_reference_and_variant_pass():
+    assert passes("llc.choose_eps", llc.choose_eps)
+    assert passes("llc.choose_eps", eps_mean_curvature)
+
+
+@pytest.mark.parametrize("name", sorted(EPS_MISTAKES))
+def test_choose_eps_mistakes_fail_a_visible_case(name):
+    wrong = [v for v in verdicts("llc.choose_eps", EPS_MISTAKES[name], "visible") if v.message]
+    assert wrong, name
+
+
+def test_choose_eps_feedback_explains_the_singular_hessian():
+    wrong = [v for v in verdicts("llc.choose_eps", EPS_MISTAKES["the Hessian at w* alone"], "visible") if v.message]
+    assert any("singular" in v.message and "draws" in v.message for v in wrong)
+
+
+def test_choose_eps_false_failure_rate():
+    """1000 independent repeats of the check's run at the reference's ε on its worst case (the visible quartic,
+    largest SE relative to the exact value): no failure. Simulated as one batched run of 1000 x 512 chains with
+    the analytic gradient (the verdict's law does not depend on how the noise is ordered)."""
+    case = chk._eps_cases("visible", CPU)[1]
+    pr = chk._eps_problems("visible")[1]
+    kw = case.kwargs
+    eps, nbeta, gamma = llc.choose_eps(**kw), kw["nbeta"], kw["gamma"]
+    R, C = 1000, chk.OUTCOME_CHAINS
+    g = torch.Generator().manual_seed(2024)
+    w = torch.zeros(R * C, dtype=torch.float64)
+    kept = torch.zeros(R * C, dtype=torch.float64)
+    for t in range(chk.OUTCOME_STEPS):  # L = w⁴/2: ∇L = 2w³
+        if t >= chk.OUTCOME_BURN_IN:
+            kept += 0.5 * w**4
+        w = w - (eps / 2) * (nbeta * 2 * w**3 + gamma * w) + math.sqrt(eps) * torch.randn(R * C, generator=g, dtype=torch.float64)
+    per_chain = (nbeta * kept / (chk.OUTCOME_STEPS - chk.OUTCOME_BURN_IN)).reshape(R, C)
+    est, se = per_chain.mean(1), per_chain.std(1) / math.sqrt(C)
+    fails = (est - pr.reference).abs() > chk.REL_TOL * pr.reference + chk.N_SE * se
+    assert int(fails.sum()) == 0
+    assert float(((est - pr.reference).abs() / se).max()) < 4.5  # margin: a failure needs ≳ 4 SE

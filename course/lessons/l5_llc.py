@@ -8,7 +8,9 @@
 #
 # * the temperature of the estimator and the estimate itself from SGLD loss traces;
 # * the diagnostics that say how much an estimate is worth: autocovariance, effective sample size and
-#   split $\hat R$.
+#   split $\hat R$;
+# * the whole estimator, end to end: batched SGLD chains, burn-in, per-chain estimates and their standard error;
+# * the choice of the step size $\varepsilon$, judged by the estimate it produces on models whose answer is known.
 #
 # As before, each exercise is a function you write in the cell marked `# YOUR CODE HERE`, checked by the
 # cell after it.
@@ -21,8 +23,9 @@ import matplotlib.pyplot as plt
 import torch
 from tqdm.auto import tqdm
 
-from slt_lessons import diagnostics, llc, potentials, theory
-from slt_lessons.checks import check
+from slt_lessons import diagnostics, llc, mala, potentials, sgld, theory
+from slt_lessons.checks import check, yours
+from slt_lessons.targets import potential_target
 from slt_lessons.course import FAST
 from slt_lessons.device import default_dtype, generator, get_device
 from slt_lessons.validation import as_tensor, require_finite, require_ndim  # argument checks, as in the library
@@ -90,17 +93,19 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST)
 # %% [exercise] llc.llc_from_losses points=2
 
 # %% [markdown]
-# The library's `llc.estimate_llc` runs all four steps (and the diagnostics below). Let us run it on the
+# The library's `llc.estimate_llc` runs all four steps (and the diagnostics below); you will write it yourself in
+# section 4. Let us run it, at your $n\beta$, on the
 # simplest singular model, $y = w^2x + \text{noise}$ at its true parameter $w^* = 0$, where $K_n(w) \propto w^4$ and
 # $\lambda = 1/4$, and redo step 4 with your function:
 
 # %%
 problem = potentials.normal_crossing(n=1000)
-n_steps, n_chains = (300, 4) if FAST else (3000, 8)
-result = llc.estimate_llc(**problem.kwargs(), gamma=1.0, eps=1e-3, n_steps=n_steps, burn_in=n_steps // 4,
+n_steps, n_chains = (300, 4) if FAST else (1500, 8)
+result = llc.estimate_llc(**problem.kwargs(), nbeta=yours(default_nbeta)(problem.n), gamma=1.0, eps=1e-3,
+                          n_steps=n_steps, burn_in=n_steps // 4,
                           n_chains=n_chains, theory=problem.lam, progress=not FAST)
 print(result)
-mine = llc_from_losses(result.losses, result.init_loss, result.nbeta, result.burn_in)
+mine = yours(llc_from_losses)(result.losses, result.init_loss, result.nbeta, result.burn_in)
 print("per chain, your function:", [round(v, 3) for v in mine.tolist()])
 print("per chain, the library's:", [round(v, 3) for v in result.per_chain.tolist()])
 fig, ax = plt.subplots(figsize=(7, 4))
@@ -148,7 +153,7 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
     x[0] = xi[0]
     for t in range(1, N):
         x[t] = rho * x[t - 1] + math.sqrt(1 - rho**2) * xi[t]
-    print(f"rho = {rho:5.2f}: ESS/N = {float(effective_sample_size(x)) / N:.3f}   exact (1 - rho)/(1 + rho) = {(1 - rho) / (1 + rho):.3f}")
+    print(f"rho = {rho:5.2f}: ESS/N = {float(yours(effective_sample_size)(x)) / N:.3f}   exact (1 - rho)/(1 + rho) = {(1 - rho) / (1 + rho):.3f}")
 
 # %% [markdown]
 # The chains of an LLC estimate should also agree with each other. Gelman & Rubin's **split $\hat R$**
@@ -167,7 +172,44 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
 # %% [exercise] llc.split_rhat points=2
 
 # %% [markdown]
-# ## 4. Estimates against exact learning coefficients
+# ## 4. The estimator, end to end
+#
+# Everything is in place to write `estimate_llc` yourself. One chain per row of a tensor `W` of shape $(C, d)$: a
+# loss function that maps $(C, d)$ to the $C$ per-chain losses, row by row, gives all $C$ gradients in one
+# backward pass of the *sum* of the losses (the chains do not interact). The noise comes from the generator you
+# are given, in a fixed order, so that your chains are exactly the course's:
+#
+# 1. $n\beta$ = `llc.default_nbeta(n)`, $n$ the dataset size; `W` = $w^*$ repeated $C$ times.
+# 2. For $t = 0, \dots, T-1$: the losses `loss_fn(W)` and their gradient; record the losses as column $t$ (so
+#    column 0 is $L(w^*)$); draw `noise = torch.randn(W.shape, generator=generator, dtype=W.dtype, device=W.device)`
+#    (one draw per step for all chains); then `W = step(W, grad, w_star, eps, nbeta, gamma, noise)`.
+# 3. The per-chain estimates from the losses after burn-in, with $L(w^*)$ = `loss_fn(w_star[None])[0]`.
+# 4. The estimate is their mean. Its standard error: chain $c$'s kept trace $y_c = n\beta(L(w_t) - L(w^*))$ has mean
+#    with variance $\approx \mathrm{var}(y_c)/\mathrm{ESS}(y_c)$, and the chains are independent, so
+#    $\mathrm{SE} = \sqrt{\sum_c \mathrm{var}(y_c)/\mathrm{ESS}(y_c)}\,/\,C$ (unbiased variances).
+#
+# **Exercise 6.** Write it. `step` is lesson 4's SGLD step (the library's, by default); call the earlier exercises
+# through their modules (`llc.default_nbeta`, `llc.llc_from_losses`, `diagnostics.effective_sample_size`). Return
+# `(estimate, se, per_chain)`: two 0-d tensors (or Python floats) and the $(C,)$ per-chain estimates. The check
+# compares your chains with the course's to round-off, on the same generator.
+
+# %% [exercise] llc.sgld_llc points=3
+
+# %% [markdown]
+# Your estimator and the library's draw their noise in different orders, so their numbers differ, but only by
+# Monte Carlo error (the test suite checks this over many seeds). On the normal-crossing model of section 2:
+
+# %%
+my_llc = yours(sgld_llc)
+w1 = problem.data[0]
+c_nc = float((w1**2).sum() / (2 * len(w1)))  # K_n(w) = c w⁴ exactly for this data (lesson 3)
+est, se, per_chain = my_llc(lambda W: c_nc * W[:, 0] ** 4, torch.zeros(1, device=device), problem.n, 1.0, 1e-3, n_chains, n_steps,
+                            n_steps // 4, generator(3, device))
+print(f"your estimator: {float(est):.3f} ± {float(se):.3f}   the library's: {result.llc:.3f} ± {result.se:.3f}   "
+      f"difference in combined SEs: {abs(float(est) - result.llc) / math.hypot(float(se), result.se):.2f}")
+
+# %% [markdown]
+# ## 5. Estimates against exact learning coefficients
 #
 # Now the test that matters: models whose $\lambda$ lesson 3 computed exactly. For each, the population loss
 # $K(w)$ is written as a potential (no data noise, so the target is exactly known), and $n$ only sets $n\beta$:
@@ -175,99 +217,185 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
 # * **regular**: $L(w) = \frac12\lVert w\rVert^2$ in $d = 10$ dimensions, $\lambda = d/2 = 5$;
 # * **normal crossing**: $y = w^2 x$, $\lambda = 1/4$;
 # * **reduced-rank regression** $y = BAx$ with $(M, H, N) = (4, 3, 8)$, true rank 0, at the origin:
-#   $\lambda = 6$ (Aoyagi & Watanabe 2005);
+#   $\lambda = 6$, $m = 1$ (Aoyagi & Watanabe 2005);
 # * **deep linear network** with widths $(4, 3, 3, 4)$ and a rank-1 truth: $\lambda = 11/2$, $m = 3$ (Aoyagi 2024).
+#
+# $\lambda$ is the limit $n\beta\to\infty$. At finite $n\beta$ (and $\gamma = 0$) the estimator's target is
+# $E[n\beta K]$, the slope of the free energy in $\log n\beta$ that lesson 2 expanded: $\lambda - (m-1)/\log(n\beta) + \dots$
+# (a theorem for the limit; the dots are smaller terms). So a multiplicity $m > 1$ pulls finite-$n\beta$ values
+# below $\lambda$ (for the DLN, $-2/\log 145 = -0.40$), and the localization $\gamma$ lowers them further. So each row below prints, beside $\lambda$ and that leading
+# correction, the **same estimator's exact value** at this $n\beta$ and $\gamma$ without SGLD: in closed form
+# ($\frac12\sum_i \kappa_i/(\kappa_i+\gamma)$) for the regular model, by quadrature for the normal crossing, and by a
+# MALA run (exact whatever its step; its SE printed) for the other two. The SGLD estimates, with your estimator, are
+# judged against *that*.
 
 # %%
 n = 1000
 d_reg = 10
+nbeta = yours(default_nbeta)(n)
+gamma5 = 1.0
 
 
 def regular_loss(W):
     return 0.5 * (W**2).sum(-1)
 
 
-problems = [
-    ("regular d=10", dict(model=regular_loss, w_star=torch.zeros(d_reg, device=device), n=n), theory.regular(d_reg)),
-    ("normal crossing w²x", potentials.normal_crossing(n=n, device=device).kwargs(), theory.normal_crossing([2])[0]),
-    ("RRR (4,3,8), r=0", potentials.reduced_rank_regression(4, 3, 8, n=n, device=device).kwargs(),
-     theory.reduced_rank_regression(4, 3, 8, 0)[0]),
-    ("DLN (4,3,3,4), r=1", potentials.deep_linear_network((4, 3, 3, 4), 1, n=n, device=device).kwargs(),
-     theory.deep_linear_network([4, 3, 3, 4], 1)[0]),
+def nc_reference(c, nbeta, gamma):
+    """E[nβ c w⁴] under exp(−nβ c w⁴ − γw²/2), by the trapezoid rule."""
+    w = torch.linspace(-3, 3, 200001, dtype=torch.float64)
+    dens = torch.exp(-nbeta * c * w**4 - gamma * w**2 / 2)
+    return float(torch.trapezoid(nbeta * c * w**4 * dens, w) / torch.trapezoid(dens, w)), 0.0
+
+
+def mala_reference(loss, w_star, nbeta, gamma, steps):
+    """E[nβ(L − L(w*))] by MALA (exact whatever ε; adapted for 1/5 of the run): mean and SE."""
+    run = mala.sample_mala(potential_target(loss, w_star), nbeta=nbeta, gamma=gamma, eps=1e-3, n_steps=steps,
+                           n_chains=32, adapt_steps=steps // 5, seed=1)
+    y = nbeta * (run.losses[:, steps // 4:] - float(loss(w_star[None])[0]))
+    ess = torch.stack([diagnostics.effective_sample_size(t) for t in y])
+    return float(y.mean()), float(torch.sqrt((y.var(1) / ess).sum()) / y.shape[0])
+
+
+rrr = potentials.reduced_rank_regression(4, 3, 8, n=n, device=device)
+dln = potentials.deep_linear_network((4, 3, 3, 4), 1, n=n, device=device)
+mala_steps = 500 if FAST else 2000
+problems = [  # name, potential, w*, (λ, m), same-estimator reference at (nβ, γ)
+    ("regular d=10", regular_loss, torch.zeros(d_reg, device=device), (d_reg / 2, 1),
+     (d_reg / 2 * nbeta / (nbeta + gamma5), 0.0)),
+    ("normal crossing w²x", lambda W: c_nc * W[:, 0] ** 4, torch.zeros(1, device=device), (0.25, 1),
+     nc_reference(c_nc, nbeta, gamma5)),
+    ("RRR (4,3,8), r=0", rrr.model, rrr.w_star, (rrr.lam, rrr.m), mala_reference(rrr.model, rrr.w_star, nbeta, gamma5, mala_steps)),
+    ("DLN (4,3,3,4), r=1", dln.model, dln.w_star, (dln.lam, dln.m), mala_reference(dln.model, dln.w_star, nbeta, gamma5, mala_steps)),
 ]
-settings = dict(gamma=1.0, eps=3e-4, n_steps=300 if FAST else 3000, n_chains=4 if FAST else 8, progress=False)
-settings["burn_in"] = settings["n_steps"] // 4
+T5, C5 = (300, 4) if FAST else (1500, 8)
 estimates = []
-for name, kwargs, lam in tqdm(problems, desc="models"):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # divergences are reported in the result
-        r = llc.estimate_llc(**kwargs, **settings)
-    estimates.append(r)
-    print(f"{name:22s} exact {float(lam):5.3f}   estimate {r.llc:6.3f} ± {r.se:.3f}   "
-          f"R-hat {r.rhat:.3f}   acceptance {float(r.acceptance.mean()):.2f}")
+for k, (name, loss, w_star, (lam, m), (ref, ref_se)) in enumerate(tqdm(problems, desc="models")):
+    est, se, _ = my_llc(loss, w_star, n, gamma5, 3e-4, C5, T5, T5 // 4, generator(10 + k, device))
+    estimates.append((float(est), float(se)))
+    print(f"{name:20s} λ {lam:5.3f}   λ − (m−1)/log nβ {lam - (m - 1) / math.log(nbeta):5.3f}   "
+          f"same estimator, exact {ref:5.3f} ± {ref_se:.3f}   SGLD {float(est):6.3f} ± {float(se):.3f}   "
+          f"(SGLD − exact)/SE {(float(est) - ref) / math.hypot(float(se), ref_se):+5.1f}")
 xs = torch.arange(len(problems))
-plt.bar(xs - 0.2, [float(lam) for _, _, lam in problems], 0.4, label=r"exact $\lambda$")
-plt.bar(xs + 0.2, [r.llc for r in estimates], 0.4, yerr=[2 * r.se for r in estimates], label=r"$\hat\lambda$ ± 2 SE")
-plt.xticks(xs, [p[0] for p in problems], fontsize=8); plt.legend(); plt.title(f"LLC estimates, n = {n}"); plt.show()
+plt.bar(xs - 0.27, [p[3][0] for p in problems], 0.27, label=r"exact $\lambda$")
+plt.bar(xs, [p[4][0] for p in problems], 0.27, label=r"same estimator, exact at this $n\beta, \gamma$")
+plt.bar(xs + 0.27, [e for e, _ in estimates], 0.27, yerr=[2 * s for _, s in estimates], label=r"SGLD $\hat\lambda$ ± 2 SE")
+plt.xticks(xs, [p[0] for p in problems], fontsize=8); plt.legend(fontsize=8)
+plt.title(f"LLC estimates, n = {n}, γ = {gamma5:g}, ε = 3e-4"); plt.show()
 
 # %% [markdown]
-# The estimates land near the exact values. Where they miss by more than a few standard errors, remember that
-# the SE measures only Monte Carlo noise; the rest is **bias**, from sources we can name:
+# Read the columns from left to right. The gap between $\lambda$ and the same-estimator value is not an error of
+# the sampler: it is what $\hat\lambda$ *means* at $n\beta = 145$ and $\gamma = 1$ (higher-order terms of $K$, the
+# multiplicity term, the localization). The SE measures only Monte Carlo noise; what is left between the SGLD
+# estimate and the same-estimator value is the sampler's **bias**, from sources we can name:
 #
-# * **finite $n\beta$**: $\lambda$ is the limit $n\beta \to \infty$; at $n\beta = 145$ higher-order terms of $K$ still matter;
-# * **localization**: $\gamma$ confines the chain and lowers the estimate (by the factor $\kappa/(\kappa+\gamma)$ for a
-#   quadratic);
-# * **step size**: raises it (by $1/(1-\varepsilon a/4)$ for a quadratic, lesson 4);
+# * **step size**: raises it (by $1/(1-\varepsilon a/4)$ for a quadratic of curvature $a$, lesson 4);
 # * **mixing**: a chain that has not explored the slow, flat directions of a singular loss in $T$ steps lowers it
 #   (watch $\hat R$).
 #
-# ## 5. Calibration
+# ## 6. Calibration: choosing the step size
 #
-# For the regular model all three are exact: each of the $d$ coordinates is the 1-D quadratic of lesson 4 with
+# For the regular model all is exact: each of the $d$ coordinates is the 1-D quadratic of lesson 4 with
 # $\kappa = n\beta$, so $E[\hat\lambda] = \frac d2\cdot\frac{\kappa}{\kappa+\gamma}\cdot\frac{1}{1 - \varepsilon(\kappa+\gamma)/4}$. A sweep over $\varepsilon$,
 # measured against that formula, and the same sweep on the deep linear network, with the acceptance diagnostic of
-# lesson 4:
+# lesson 4 and split $\hat R$:
 
 # %%
-nbeta = llc.default_nbeta(n)
 eps_grid = [1e-4, 3e-4, 1e-3, 3e-3, 6e-3] if not FAST else [3e-4, 3e-3]
-sweep = dict(gamma=1.0, n_steps=200 if FAST else 2000, n_chains=4 if FAST else 8, progress=False)
+sweep = dict(gamma=gamma5, n_steps=200 if FAST else 1200, n_chains=4 if FAST else 8, progress=False)
 sweep["burn_in"] = sweep["n_steps"] // 4
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for ax, (name, kwargs, lam) in zip(axes, [problems[0], problems[3]]):
+for ax, (name, loss, w_star, (lam, m), (ref, ref_se)) in zip(axes, [problems[0], problems[3]]):
     rs = []
     for eps in tqdm(eps_grid, desc=name):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            rs.append(llc.estimate_llc(**kwargs, eps=eps, **sweep))
+            rs.append(llc.estimate_llc(loss, w_star=w_star, n=n, eps=eps, **sweep))
+    for eps, r in zip(eps_grid, rs):
+        print(f"{name:20s} eps = {eps:.0e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {float(r.acceptance.mean()):.3f}"
+              f"   R-hat {r.rhat:.3f}")
     ax.errorbar(eps_grid, [r.llc for r in rs], yerr=[2 * r.se for r in rs], fmt="o", label=r"$\hat\lambda$ ± 2 SE")
-    ax.axhline(float(lam), color="k", ls=":", label=r"exact $\lambda$")
+    ax.axhline(lam, color="k", ls=":", label=r"exact $\lambda$")
+    ax.axhline(ref, color="C2", ls="--", label="same estimator, exact")
     for eps, r in zip(eps_grid, rs):
         ax.annotate(f"{float(r.acceptance.mean()):.2f}", (eps, r.llc), textcoords="offset points", xytext=(4, -12), fontsize=7)
     if name.startswith("regular"):
         fine = torch.logspace(-4.2, math.log10(eps_grid[-1]), 100)
-        a = nbeta + sweep["gamma"]
+        a = nbeta + gamma5
         ax.plot(fine, d_reg / 2 * nbeta / a / (1 - fine * a / 4), label="exact expectation of the estimator")
     ax.set_xscale("log"); ax.set_xlabel(r"step size $\varepsilon$ (acceptance annotated)"); ax.set_title(name); ax.legend(fontsize=8)
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Reading the sweep. For the regular model the measured estimates follow the exact expectation of the
-# estimator: the step-size bias is real and predictable, and the Langevin acceptance falls below ~0.9 just
-# where it becomes visible. The deep linear network has no such formula and shows both failure modes: at
-# the smallest steps the chains have not explored the flat directions in $T$ steps (the estimate is low and
-# would creep up with longer runs), at the largest the discretisation bias dominates (the estimate climbs far
-# above $\lambda$ and the acceptance collapses). Between them there is a window, near $\varepsilon = 3\cdot10^{-4}$ to
-# $10^{-3}$ here, where the acceptance is ≳ 0.9 and $\hat R \approx 1$ — that is how Lau et al. and Furman & Lau
-# (2024, arXiv:2402.03698) choose $\varepsilon$ and $\gamma$. An estimate is only as good as that window is flat:
-# report the settings and the sweep with the number.
+# Reading the sweep (the printed rows are the numbers). For the regular model the estimates follow the exact
+# expectation of the estimator: the step-size bias is real and predictable. The deep linear network has no such
+# formula, and its estimate rises steadily with $\varepsilon$: there is no flat window in this sweep. The
+# acceptance stays high while the estimate has already moved: an acceptance of 0.9 or more is *necessary*, not
+# sufficient. On the regular model the row at $\varepsilon = 3\cdot10^{-3}$ has $\varepsilon(\kappa+\gamma) = 0.44$, an
+# exact bias of $1/(1 - 0.11) - 1 = 12\%$, and its printed acceptance is still about 0.9. The acceptance measures
+# one step's error; the bias accumulates over the chain.
 #
-# ## 6. The LLC of a network trained on real data
+# So choose $\varepsilon$ from the curvature. On a quadratic with curvatures $\kappa_i$ (the eigenvalues of
+# $n\beta\nabla^2 L$), the bias factor is $1/(1-\varepsilon(\kappa_i+\gamma)/4)$ per direction, and the slowest
+# direction relaxes in about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. So make $\varepsilon(\kappa_{\max}+\gamma)$
+# small enough for the bias you accept (≈ 0.1 gives 2.6%), and no smaller than needed: the chains must still mix in
+# your budget of steps. Which $\kappa_{\max}$? At a regular minimum the Hessian at $w^*$ gives it. At a *singular*
+# $w^*$ think about what the chain sees: $K = w^4$ has zero curvature at 0, but the chain does not stay at 0.
+#
+# **Exercise 7.** Return a step size $\varepsilon$ (a Python float) for estimating the LLC of `loss_fn` at `w_star`
+# with SGLD at `nbeta` and the fixed `gamma`. You are given `draws`, shape $(K, d)$: the final states of a short
+# pilot run, i.e. points where the chains go. The check runs 512 chains × 1000 steps (burn-in 300) with your
+# $\varepsilon$ on several models, regular and singular, and passes it when the estimate is within 5% + 3 SE of the
+# exact value at that $\gamma$ and the MALA acceptance of the SGLD proposals is at least 0.9. Its feedback says
+# whether your $\varepsilon$ was too large or too small, and why. (`torch.autograd.functional.hessian` gives a
+# Hessian; `loss_fn` takes a batch of chains, so use `lambda w: loss_fn(w[None])[0]`.)
+
+# %% [exercise] llc.choose_eps points=3
+
+# %% [markdown]
+# Your rule on the deep linear network, with draws from a pilot run at a small step:
+
+# %%
+draws = llc.pilot_draws(dln.model, dln.w_star, nbeta, gamma5, eps=1e-4, n_chains=50 if FAST else 100,
+                        n_steps=200 if FAST else 1000, seed=4)
+eps_dln = yours(choose_eps)(dln.model, dln.w_star, nbeta, gamma5, draws)
+r = llc.estimate_llc(dln.model, w_star=dln.w_star, n=n, eps=eps_dln, **sweep)
+print(f"your eps = {eps_dln:.2e}: estimate {r.llc:.3f} ± {r.se:.3f}, acceptance {float(r.acceptance.mean()):.3f}, "
+      f"R-hat {r.rhat:.3f}; same estimator, exact (MALA): {problems[3][4][0]:.3f} ± {problems[3][4][1]:.3f}")
+
+# %% [markdown]
+# Compare the printed line with the exact value. If $\hat R$ is well above 1 and the estimate falls short, the
+# rule's $\varepsilon$ was safe but too small for this budget of steps: the largest curvature over the draws is a
+# conservative $\kappa_{\max}$, and the slow, flat directions of a singular model relax only in about
+# $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. Then run longer, rather than raise $\varepsilon$ past the bias bound.
+#
+# **Minibatches.** With data, each SGLD step may use a minibatch of size $B$ instead of all $n$ samples: the
+# gradient of the minibatch *mean* loss is an unbiased estimate of $\nabla L_n$. The temperature stays
+# $n\beta = n/\log n$ with $n$ the dataset size: the posterior is about all $n$ samples, the minibatch only
+# estimates its gradient. Using $B$ there would estimate the LLC of a different (much hotter) posterior. The
+# minibatch noise adds to the Langevin noise, which biases the estimate up unless $\varepsilon$ is small. Linear
+# regression ($d = 4$, $\lambda = 2$), full batch against minibatches of 50:
+
+# %%
+lin = potentials.linear_regression(n=1000, d=4, seed=0, device=device)
+mb = dict(gamma=gamma5, eps=3e-4, n_steps=200 if FAST else 1000, n_chains=4 if FAST else 8, progress=False)
+for batch_size in [None, 50]:
+    r = llc.estimate_llc(**lin.kwargs(), batch_size=batch_size, **mb)
+    print(f"batch size {batch_size or 'all'}: nβ = {r.nbeta:.1f} (n / log n, n = {lin.n}; the batch would give "
+          f"{50 / math.log(50):.1f}), estimate {r.llc:.3f} ± {r.se:.3f}, λ = {lin.lam}")
+
+# %% [markdown]
+# ## 7. The LLC of a network trained on real data
 #
 # scikit-learn ships the 8×8 handwritten **digits** (1797 images, no download). We train one-hidden-layer tanh
-# networks of several widths $h$ with the cross-entropy (the negative log-likelihood of a softmax classifier, so
+# networks of two widths $h$ with the cross-entropy (the negative log-likelihood of a softmax classifier, so
 # $L_n$ is a genuine mean NLL) on 1347 images, and estimate the LLC at the trained parameters on those same images.
 # The networks are written as batched potentials (all chains in one batched matrix product) to be fast on a CPU.
+#
+# A caution before the numbers. The trained $w^*$ is **not a critical point**: the training set is separable, and
+# the cross-entropy on separable data has no minimum (scaling up the weights keeps lowering it); training just
+# stopped. So the chains drift downhill from $w^*$, and only $\gamma$ holds them back: the "LLC" here depends on
+# $\gamma$, and we must show how much. We run a small grid: $\gamma \in \{10, 100\}$ and $\varepsilon$ and
+# $\varepsilon/2$, with $\hat R$.
 
 # %%
 from sklearn.datasets import load_digits
@@ -295,12 +423,12 @@ def mlp_loss(W, h):
     return nll.reshape(C, n_train).mean(1)
 
 
-widths = [4, 16] if FAST else [4, 8, 16, 32]
-train_steps = 100 if FAST else 500
-digit_settings = dict(gamma=100.0, eps=5e-4, n_steps=100 if FAST else 600, n_chains=2 if FAST else 4, progress=False)
-digit_settings["burn_in"] = digit_settings["n_steps"] // 4
+widths = [8, 32]
+train_steps = 100 if FAST else 300
+grid = [(10.0, 5e-4), (10.0, 2.5e-4), (100.0, 5e-4), (100.0, 2.5e-4)]
+digit_steps, digit_chains = (60, 2) if FAST else (200, 4)
 rows = []
-for h in tqdm(widths, desc="widths"):
+for h in widths:
     d = 64 * h + h + 10 * h + 10
     W = (0.3 * torch.randn(1, d, generator=generator(9, "cpu"), dtype=dtype)).to(device).requires_grad_()
     opt = torch.optim.Adam([W], lr=0.02)
@@ -311,37 +439,48 @@ for h in tqdm(widths, desc="widths"):
         opt.step()
     with torch.no_grad():
         test_acc = (mlp_logits(W, x_test, h)[0].argmax(-1) == y_test).double().mean().item()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        r = llc.estimate_llc(lambda V: mlp_loss(V, h), w_star=W.detach()[0], n=len(y_train), **digit_settings)
-    rows.append((h, d, loss.item(), test_acc, r))
-    print(f"h = {h:3d}: d = {d:5d} (d/2 = {d / 2:6.0f})   train NLL {loss.item():.4f}   test accuracy {test_acc:.3f}   "
-          f"LLC {r.llc:6.2f} ± {r.se:.2f}   acceptance {float(r.acceptance.mean()):.2f}")
+    print(f"h = {h}: d = {d} (d/2 = {d / 2:.0f}), train NLL {loss.item():.4f}, test accuracy {test_acc:.3f}")
+    for gamma_d, eps_d in tqdm(grid, desc=f"h = {h}"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            r = llc.estimate_llc(lambda V: mlp_loss(V, h), w_star=W.detach()[0], n=len(y_train), gamma=gamma_d,
+                                 eps=eps_d, n_steps=digit_steps, burn_in=digit_steps // 4, n_chains=digit_chains,
+                                 acceptance_every=50, progress=False)
+        rows.append((h, gamma_d, eps_d, r))
+        print(f"   gamma = {gamma_d:5.0f}, eps = {eps_d:.1e}: LLC {r.llc:7.2f} ± {r.se:.2f}   R-hat {r.rhat:.2f}   "
+              f"acceptance {float(r.acceptance.mean()):.2f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
-ax.errorbar([row[0] for row in rows], [row[4].llc for row in rows], yerr=[2 * row[4].se for row in rows], fmt="o-")
+for (gamma_d, eps_d) in grid:
+    pts = [(h, r) for h, g_, e_, r in rows if (g_, e_) == (gamma_d, eps_d)]
+    ax.errorbar([h for h, _ in pts], [r.llc for _, r in pts], yerr=[2 * r.se for _, r in pts], fmt="o-",
+                label=f"γ = {gamma_d:g}, ε = {eps_d:.1e}")
 ax.set_xscale("log", base=2); ax.set_xlabel("hidden width h"); ax.set_ylabel(r"$\hat\lambda$ at the trained parameters")
-ax.set_title("digits, one hidden layer"); plt.show()
+ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 
 # %% [markdown]
-# What it says. Half the number of parameters, $d/2$, is what a regular model of this size would have; the
-# estimates are orders of magnitude below it, and they do **not** grow with the width: a wider network fits the
-# training set better and sits in a *flatter*, more degenerate basin, so its effective complexity, measured by
-# volume, is smaller. That is the singular learning theory answer to "why do over-parameterised networks not
-# overfit as badly as their parameter count suggests".
-#
-# Caveats, to go with any such number: the trained parameters are not an exact minimum (training stopped), so
-# $\gamma$ must keep the chains near $w^*$ and the estimate depends on it; the comparison across widths is at
-# fixed $n\beta$, $\gamma$ and $\varepsilon$, and should be repeated over a grid of those (section 5) before
-# it is trusted; and the loss here is a mean NLL — with a mean-squared error instead, $n\beta$ would have to be
-# rescaled by the noise variance.
+# What the grid shows (the printed rows are the numbers). The estimates are far below $d/2$ at every setting.
+# Beyond that, they are **not** settled: changing $\gamma$ from 100 to 10 changes them several-fold; at $\gamma = 10$
+# halving $\varepsilon$ changes them by several standard errors and $\hat R$ is far above 1. The SE does not see any
+# of this: it measures only the Monte Carlo noise of one setting. With $w^*$ not a critical point, there is no $\gamma$ at which
+# the number is "the" LLC: the chain slides down the loss until the localization stops it. Whatever ordering of the
+# two widths a row shows holds at that $(\gamma, \varepsilon)$ and with this little training; it is an empirical
+# observation about these runs, not a property of the networks. In particular it says nothing, on its own, about
+# overfitting: Watanabe's $E[G_n] = L(w_0) + \lambda/n$ is about the *Bayes predictive distribution* at a true
+# parameter, not about a point trained by Adam. To make such a comparison, train to (near) a critical point, e.g.
+# with weight decay, and show that the estimates are stable under halving $\varepsilon$ and changing $\gamma$,
+# with $\hat R$ near 1.
 #
 # ## Summary
 #
-# * $\hat\lambda(w^*) = n\beta\,(E[L_n] - L_n(w^*))$ at $n\beta = n/\log n$, from WBIC, localized with $\gamma$.
-# * Burn-in, ESS and split $\hat R$ decide how much a run is worth; the SE covers Monte Carlo noise only.
-# * Against exact $\lambda$: close, with biases from finite $n\beta$, $\gamma$, $\varepsilon$ and mixing, which a sweep
-#   exposes (and the quadratic case computes exactly).
-# * On real networks the LLC is far below $d/2$: the degeneracy that singular learning theory is about.
+# * $\hat\lambda(w^*) = n\beta\,(E[L_n] - L_n(w^*))$ at $n\beta = n/\log n$, from WBIC, localized with $\gamma$; $n$ is the
+#   dataset size, also with minibatches.
+# * You wrote the estimator: batched chains, burn-in, per-chain estimates, the SE from each chain's ESS.
+# * Against exact values: compare with the same estimator's exact value at your $n\beta$ and $\gamma$, not only with
+#   $\lambda$ (multiplicity term $-(m-1)/\log n\beta$, localization); the rest is sampler bias.
+# * Choose $\varepsilon$ from the curvature the chains meet, $\varepsilon(\kappa_{\max}+\gamma) \approx 0.1$; an
+#   acceptance ≥ 0.9 is necessary, not sufficient; sweep $\varepsilon$ and $\gamma$ and report $\hat R$.
+# * On a trained network, an estimate is only as good as its stability under those sweeps.
 #
-# Check your whole notebook: `slt-course check l5_llc.ipynb`.
+# Check your whole notebook, hidden tests included, from the repository root: `.venv/bin/slt-course check my-work/l5_llc/l5_llc.ipynb`
+# (that is where the README's set-up puts your copy; with the environment activated, `slt-course check l5_llc.ipynb` in this folder works too).

@@ -13,12 +13,14 @@ point lies within 1e-6·γ_0 (float64) or 1e-3·γ_0 (float32) of zero, so round
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
-from slt_lessons import diagnostics, llc, potentials
-from slt_lessons.checks.registry import Case, Exercise, register, scalar_close, tensor_close
+from slt_lessons import diagnostics, llc, potentials, sgld
+from slt_lessons.checks.registry import Case, Exercise, compare_tensors, describe, register, scalar_close, tensor_close
+from slt_lessons.targets import potential_target
 
 F64, F32 = torch.float64, torch.float32
 
@@ -48,12 +50,23 @@ def _nbeta_cases(suite, device):
     return [Case(f"n = {n}", dict(n=n)) for n in ns]
 
 
+def _python_float(judge):
+    """``judge``, after requiring a Python float (the text asks for one; a 0-d tensor is not one)."""
+
+    def wrapped(case, expected, got):
+        if isinstance(got, bool) or not isinstance(got, float):
+            return f"result: expected a Python float (as the text asks), got {describe(got)}; convert with float(...)"
+        return judge(case, expected, got)
+
+    return wrapped
+
+
 register(Exercise(
     id="llc.default_nbeta",
     reference=llc.default_nbeta,
     cases=_nbeta_cases,
-    judge=scalar_close(rtol=1e-12, atol=0.0),
-    notes="One division and a natural log: float64 round-off ~1e-16 relative.",
+    judge=_python_float(scalar_close(rtol=1e-12, atol=0.0)),
+    notes="One division and a natural log: float64 round-off ~1e-16 relative. The result must be a Python float.",
 ))
 
 
@@ -223,5 +236,280 @@ register(Exercise(
         "A square root of a ratio of variances of ≤ 8000 draws of size ≤ 10: float64 round-off ~1e-13 relative. "
         "float32: variances good to ~1e-6 relative; allowed 1e-4. R̂ close to 1 still separates the mistakes: "
         "biased variances or a missing (n−1)/n move it by > 1e-3."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- sgld_llc (exact)
+
+
+def _quadratic(h):
+    return lambda W: 0.5 * (h * W**2).sum(-1)
+
+
+def _cross(W):
+    return 0.5 * (W[:, 0] * W[:, 1]) ** 2
+
+
+def _scaled_sgld_step(w, grad, w_star, eps, nbeta, gamma, noise):
+    """SGLD at half the temperature: the noise scaled by ½ (a different ``step`` to pass in)."""
+    return sgld.sgld_step(w, grad, w_star, eps, nbeta, gamma, 0.5 * noise)
+
+
+def _sgld_llc_case(label, loss_fn, w_star, *, n, gamma, eps, C, T, burn_in, seed, step=None, device, dtype=F64):
+    kwargs = dict(loss_fn=loss_fn, w_star=w_star.to(device=device, dtype=dtype), n=n, gamma=gamma, eps=eps,
+                  n_chains=C, n_steps=T, burn_in=burn_in,
+                  generator=torch.Generator(device=device).manual_seed(seed))
+    if step is not None:
+        kwargs["step"] = step
+    d = w_star.numel()
+    return Case(f"{label}: {C} chains x {T} steps in d = {d}, burn_in = {burn_in}, n = {n}, gamma = {gamma}, "
+                f"eps = {eps}, {_dtype_name(dtype)}", kwargs)
+
+
+def _sgld_llc_cases(suite, device):
+    h3 = torch.tensor([1.0, 2.0, 4.0], dtype=F64, device=device)
+    if suite == "visible":
+        return [
+            _sgld_llc_case("a quadratic, the library's SGLD step", _quadratic(h3), torch.zeros(3), n=1000, gamma=1.0,
+                           eps=1e-3, C=2, T=60, burn_in=15, seed=1, device=device),
+            _sgld_llc_case("a singular potential w1²w2²/2 away from 0", _cross, torch.tensor([0.5, 0.0]), n=500,
+                           gamma=2.0, eps=3e-3, C=4, T=200, burn_in=50, seed=2, device=device),
+            _sgld_llc_case("another step function passed as `step` (noise scaled by 1/2)", _quadratic(h3),
+                           torch.ones(3), n=200, gamma=5.0, eps=2e-3, C=3, T=80, burn_in=20, seed=3,
+                           step=_scaled_sgld_step, device=device),
+        ]
+    dln = potentials.deep_linear_network(device=device)
+    return [
+        _sgld_llc_case("a deep linear network (4,3,3,4), rank 1", dln.model, dln.w_star, n=1000, gamma=1.0,
+                       eps=3e-4, C=8, T=150, burn_in=40, seed=11, device=device),
+        _sgld_llc_case("no burn-in", _quadratic(h3), torch.zeros(3), n=100, gamma=0.5, eps=5e-3, C=3, T=50,
+                       burn_in=0, seed=12, device=device),
+        _sgld_llc_case("one chain", _cross, torch.tensor([0.0, 1.0]), n=2000, gamma=1.0, eps=1e-3, C=1, T=100,
+                       burn_in=30, seed=13, device=device),
+        _sgld_llc_case("float32", _quadratic(h3.float()), torch.zeros(3), n=1000, gamma=1.0, eps=1e-3, C=4, T=100,
+                       burn_in=25, seed=14, device=device, dtype=F32),
+    ]
+
+
+def _number(x):
+    return float(x.item() if isinstance(x, torch.Tensor) and x.numel() == 1 else x)
+
+
+def _sgld_llc_judge(case, expected, got):
+    if not (isinstance(got, (tuple, list)) and len(got) == 3):
+        return f"expected a tuple (estimate, se, per_chain), got {describe(got)}"
+    e_est, e_se, e_pc = expected
+    g_est, g_se, g_pc = got
+    f32 = case.kwargs["w_star"].dtype == F32
+    rtol, atol = (1e-3, 1e-4) if f32 else (1e-8, 1e-10)
+    msg = compare_tensors(e_pc, g_pc, (rtol, atol), check_dtype=False, name="per_chain")
+    if msg is not None:
+        return msg + "\n" + _sgld_llc_hint(case, e_pc, g_pc)
+    for name, e, g in (("estimate", e_est, g_est), ("se", e_se, g_se)):
+        try:
+            gv = _number(g)
+        except (TypeError, ValueError, RuntimeError):
+            return f"{name}: expected a number or a 0-d tensor, got {describe(g)}"
+        ev = _number(e)
+        if not math.isfinite(gv) or abs(gv - ev) > atol + rtol * abs(ev):
+            hint = ("the estimate is the mean of the per-chain estimates" if name == "estimate" else
+                    "se = √(Σ_c var(y_c)/ESS(y_c)) / C, with y_c = nβ(losses[c, burn_in:] − L(w*)), var unbiased, "
+                    "ESS from diagnostics.effective_sample_size")
+            return f"{name}: expected {ev:.10g}, got {gv:.10g} (per_chain is right)\n  {hint}"
+    return None
+
+
+def _sgld_llc_hint(case, expected, got):
+    """Which step went wrong, read from how the per-chain estimates differ."""
+    kw = case.kwargs
+    if not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return "  per_chain has one estimate per chain, shape (n_chains,)"
+    g = got.detach().double().cpu()
+    n, step = kw["n"], kw.get("step", sgld.sgld_step)
+    at_n = lambda w, grad, w_star, eps, nbeta, gamma, noise: step(w, grad, w_star, eps, n, gamma, noise)  # noqa: E731
+    gen = torch.Generator(device=kw["generator"].device)
+    gen.set_state(kw["generator"].get_state())
+    hot = dict(kw, generator=gen, step=at_n)
+    _, _, pc = llc.sgld_llc(**hot)
+    wrong = (pc * (n / llc.default_nbeta(n))).double().cpu()
+    if torch.allclose(g, wrong, rtol=1e-6, atol=1e-9):
+        return "  hint: these are the chains at temperature n: it is nβ = n / log n (llc.default_nbeta(n)), n the dataset size"
+    return ("  hint: with the same noise the chains must agree to round-off. Check, in order: nβ = llc.default_nbeta(n); "
+            "the chains start at w*; at each step the loss is recorded BEFORE the step; one "
+            "torch.randn(W.shape, generator=generator, ...) per step, for all chains at once, after the gradient; "
+            "the step is `step(W, grad, w_star, eps, nbeta, gamma, noise)`; the first burn_in steps are dropped.")
+
+
+register(Exercise(
+    id="llc.sgld_llc",
+    reference=llc.sgld_llc,
+    cases=_sgld_llc_cases,
+    judge=_sgld_llc_judge,
+    notes=(
+        "Exact: the noise is drawn in the stated order from the given generator, so a right answer reproduces the "
+        "reference's chains to round-off. float64: the chains are contracting (ε(κ_max + γ) ≤ 0.3 in every case), "
+        "so round-off of ~1e-16 per step stays ≲ 1e-13 over ≤ 200 steps; the ESS truncation could flip only if a pair "
+        "sum lay within ~1e-12 of zero. Allowed 1e-8 relative. float32: ~6e-8 per operation over 100 steps, "
+        "allowed 1e-3 relative. Agreement with estimate_llc (another noise order) is statistical: tests/test_llc.py."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- choose_eps (graded by outcome)
+
+# The run the check makes with the learner's ε: OUTCOME_CHAINS chains of OUTCOME_STEPS SGLD steps, the first
+# OUTCOME_BURN_IN dropped, the MALA acceptance of the SGLD proposal every 50 steps.
+OUTCOME_CHAINS, OUTCOME_STEPS, OUTCOME_BURN_IN = 512, 1000, 300
+ACCEPT_BOUND, REL_TOL, N_SE = 0.9, 0.05, 3.0
+
+
+def _expect_1d(term, nbeta, gamma):
+    """E[nβ·term(w)] under exp(−nβ·term(w) − γw²/2) on the real line, by the trapezoid rule (term(0) = 0)."""
+    w = torch.linspace(-8, 8, 20001, dtype=F64) / math.sqrt(gamma)
+    logp = -nbeta * term(w) - gamma * w**2 / 2
+    p = torch.exp(logp - logp.max())
+    return float(torch.trapezoid(nbeta * term(w) * p, w) / torch.trapezoid(p, w))
+
+
+class EpsProblem:
+    """A model for :func:`slt_lessons.llc.choose_eps`: a separable potential L(w) = Σ_i term_i(w_i) (each term
+    ≥ 0 with term(0) = 0), possibly rotated, at w* = 0, with the exact E[nβ(L − L(w*))] at γ by 1-D quadrature."""
+
+    def __init__(self, name, terms, nbeta, gamma, rotation=None, pilot_eps=1e-4):
+        self.name, self.terms, self.nbeta, self.gamma, self.rotation = name, terms, nbeta, gamma, rotation
+        self.pilot_eps = pilot_eps
+
+    @functools.cached_property
+    def reference(self):
+        return sum(_expect_1d(t, self.nbeta, self.gamma) for t in self.terms)  # a rotation leaves it unchanged
+
+    def loss(self, W):
+        V = W if self.rotation is None else W @ self.rotation.to(W)
+        return sum(t(V[:, i]) for i, t in enumerate(self.terms))
+
+
+def _power(c, p):
+    return lambda w: c * w**p
+
+
+@functools.lru_cache(maxsize=None)
+def _eps_problems(suite):
+    if suite == "visible":
+        return [
+            EpsProblem("a regular quadratic minimum, d = 4", [_power(c / 2, 2) for c in (1.0, 2.0, 3.0, 5.0)],
+                       nbeta=100.0, gamma=10.0),
+            EpsProblem("a singular minimum: L = w⁴/2 (the Hessian at w* is 0)", [_power(0.5, 4)], nbeta=145.0,
+                       gamma=5.0, pilot_eps=1e-3),
+        ]
+    g = torch.Generator().manual_seed(5)
+    Q = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=F64))[0]
+    return [
+        EpsProblem("a rotated quadratic, d = 6", [_power(c / 2, 2) for c in (0.5, 1, 1.5, 2, 3, 4)], nbeta=100.0,
+                   gamma=5.0, rotation=Q),
+        EpsProblem("a quadratic whose curvature is comparable to gamma, d = 2", [_power(0.05, 2), _power(0.1, 2)],
+                   nbeta=100.0, gamma=10.0, pilot_eps=1e-3),
+        EpsProblem("a sum of quartics, d = 3 (Hessian 0 at w*)", [_power(c, 4) for c in (0.5, 1.0, 2.0)], nbeta=145.0,
+                   gamma=4.0, pilot_eps=1e-4),
+        EpsProblem("a quartic and a quadratic direction, rotated by 45 degrees, d = 2", [_power(1.0, 4), _power(0.25, 2)],
+                   nbeta=145.0, gamma=3.0, rotation=torch.tensor([[1.0, -1.0], [1.0, 1.0]], dtype=F64) / math.sqrt(2)),
+        EpsProblem("a regular direction beside a quartic one, d = 2", [_power(0.5, 2), _power(1.0, 4)], nbeta=145.0,
+                   gamma=2.0),
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def _pilot(suite, device, k):
+    """The draws of a case: final states of a pilot run at a small ε (cached: collecting and judging need them)."""
+    pr = _eps_problems(suite)[k]
+    w_star = torch.zeros(len(pr.terms), dtype=F64, device=device)
+    return llc.pilot_draws(pr.loss, w_star, pr.nbeta, pr.gamma, eps=pr.pilot_eps, n_chains=100, n_steps=1000,
+                           seed=100 + k)
+
+
+def _eps_cases(suite, device):
+    cases = []
+    for k, pr in enumerate(_eps_problems(suite)):
+        w_star = torch.zeros(len(pr.terms), dtype=F64, device=device)
+        draws = _pilot(suite, device, k).clone()
+        cases.append(Case(f"{pr.name}, nbeta = {pr.nbeta:g}, gamma = {pr.gamma:g}",
+                          dict(loss_fn=pr.loss, w_star=w_star, nbeta=pr.nbeta, gamma=pr.gamma, draws=draws)))
+    return cases
+
+
+def outcome(loss_fn, w_star, nbeta, gamma, eps, seed=0):
+    """The check's run with step ``eps``: (estimate, SE, mean MALA acceptance, split R̂) from
+    OUTCOME_CHAINS independent chains (SE = std of the per-chain estimates / √C)."""
+    run = sgld.sample_sgld(potential_target(loss_fn, w_star), nbeta=nbeta, gamma=gamma, eps=eps,
+                           n_steps=OUTCOME_STEPS, n_chains=OUTCOME_CHAINS, seed=seed, acceptance_every=50)
+    init = float(loss_fn(w_star[None])[0])
+    return _summary(run.losses, run.acceptance, init, nbeta)
+
+
+def _summary(losses, acceptance, init, nbeta):
+    per_chain = llc.llc_from_losses(losses, init, nbeta, OUTCOME_BURN_IN)
+    C = per_chain.shape[0]
+    y = nbeta * (losses[:, OUTCOME_BURN_IN:] - init)
+    rhat = float(diagnostics.split_rhat(y)) if bool(torch.isfinite(y).all()) else math.nan
+    return float(per_chain.mean()), float(per_chain.std() / math.sqrt(C)), float(acceptance.mean()), rhat
+
+
+def eps_verdict(estimate, se, acceptance, reference):
+    """None when the outcome passes: |estimate − reference| ≤ 5%·reference + 3·SE and acceptance ≥ 0.9."""
+    if not (math.isfinite(estimate) and math.isfinite(se)):
+        return "the chains diverged (NaN/inf): ε is far too large"
+    if abs(estimate - reference) > REL_TOL * abs(reference) + N_SE * se or acceptance < ACCEPT_BOUND:
+        return "wrong"
+    return None
+
+
+def _eps_judge(case, expected, got):
+    if isinstance(got, bool) or not isinstance(got, float):
+        return f"result: expected a Python float (as the text asks), got {describe(got)}; convert with float(...)"
+    if not (math.isfinite(got) and got > 0):
+        return f"ε must be a positive finite number, got {got!r}"
+    kw = case.kwargs
+    pr = next(p for s in ("visible", "hidden") for p in _eps_problems(s) if case.label.startswith(p.name))
+    kappa_star = kw["nbeta"] * float(torch.linalg.eigvalsh(
+        torch.autograd.functional.hessian(lambda w: kw["loss_fn"](w[None])[0], kw["w_star"])).max())
+    try:
+        est, se, acc, rhat = outcome(kw["loss_fn"], kw["w_star"], kw["nbeta"], kw["gamma"], got)
+    except (ValueError, RuntimeError) as exc:
+        return f"SGLD with ε = {got:.3g} failed: {exc}"
+    verdict = eps_verdict(est, se, acc, pr.reference)
+    if verdict is None:
+        return None
+    a = got * 0.1 / expected  # ε(κ_max + γ), with the reference's κ_max (the reference's ε makes it 0.1)
+    report = (f"with ε = {got:.3g} ({OUTCOME_CHAINS} chains x {OUTCOME_STEPS} steps, burn-in {OUTCOME_BURN_IN}): "
+              f"estimate {est:.4g} ± {se:.2g} (SE), exact value at this gamma {pr.reference:.4g}; "
+              f"acceptance {acc:.3f}, split R̂ {rhat:.3f}; ε(κ_max + γ) = {a:.3g} with κ_max the largest curvature "
+              f"of nβL at the draws")
+    if not math.isfinite(est) or est > pr.reference:
+        why = ("too large: the discretisation bias (a factor 1/(1 − ε(κ+γ)/4) on each quadratic direction) "
+               "raises the estimate")
+        if got * (kappa_star + kw["gamma"]) <= 0.15:
+            why += (". By the Hessian at w* alone your ε would be fine: at a singular w* it is degenerate, and the "
+                    "curvature grows away from w*; measure it where the chains go, at the draws")
+    else:
+        why = ("too small: in the fixed budget the chains have not relaxed (the slowest direction needs "
+               "≈ 1/(ε(κ_min + γ)) steps), so the estimate is low; R̂ > 1 says so too")
+    return f"{verdict}: {report}.\n  ε is {why}."
+
+
+register(Exercise(
+    id="llc.choose_eps",
+    reference=llc.choose_eps,
+    cases=_eps_cases,
+    judge=_eps_judge,
+    notes=(
+        "Graded by outcome. The check runs 512 chains x 1000 SGLD steps (burn-in 300) with the learner's ε and "
+        "passes it when |estimate − exact| ≤ 5%·exact + 3·SE, SE = std(per-chain)/√512 (the chains are independent; "
+        "the exact value at that γ is by quadrature or in closed form, so there is no second SE to combine), and "
+        "the mean MALA acceptance of SGLD proposals is ≥ 0.9. The window is wide: every case passes for "
+        "ε(κ_max + γ) from about 0.03 to 0.2 (κ_max over the draws). False failures: at the reference's "
+        "ε(κ_max + γ) = 0.1 the bias is ≤ 2.6% on the quadratic cases (exactly: 1/(1 − 0.025) − 1) and ≤ 2% on the "
+        "quartic ones, with SE ≤ 3% of the exact value, so a failure needs a Monte Carlo error of ≥ 4 SE: "
+        "probability ≤ 3e-5 per case, ≤ 1e-4 for a notebook (7 cases); tests/test_checks_llc.py finds 0 failures "
+        "in 1000 independent repeats of the worst case's run. The acceptance is ≥ 0.99 at that ε."
     ),
 ))
