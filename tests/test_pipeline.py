@@ -67,8 +67,11 @@ def test_self_check_runs_the_hidden_tests(repo, tmp_path):
     nbformat.write(nb, path)
     res = run_cli("check", path, cwd=repo.root)
     assert res.returncode == 1
-    line = next(l for l in res.stdout.splitlines() if l.strip().startswith("posterior.gaussian_log_likelihood "))
-    assert "0 / 1" in line and "hidden checks" in line and "wrong dtype" in line
+    lines = res.stdout.splitlines()
+    row = next(i for i, l in enumerate(lines) if l.strip().startswith("posterior.gaussian_log_likelihood "))
+    assert "0 / 1" in lines[row] and "visible 2/2" in lines[row] and "hidden" in lines[row]
+    wrong = lines[row + 1].strip()
+    assert wrong.startswith("WRONG ") and "float32" in wrong and "wrong dtype" in wrong  # the case's label, then why
 
 
 def test_clear_errors_for_missing_and_unknown_notebooks(repo, tmp_path):

@@ -193,7 +193,7 @@ def _case_verdict(ex: registry.Exercise, case: registry.Case, outcome: Outcome) 
         if want in outcome.raised:
             return None
         did = outcome.error if outcome.error is not None else f"returned {registry.describe(_portable(outcome.output))}"
-        return f"this input must raise {want} (the text asks for it), but the function {did}"
+        return f"this input must raise {want} (the text asks for it); got instead: {did}"
     if outcome.error is not None:
         return outcome.error
     got = _portable(outcome.output)

@@ -8,6 +8,7 @@ judged outside it, and a broken answer costs only its own exercise.
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import nbformat
@@ -90,21 +91,44 @@ def _grade(repo, path, nb, limits, sandbox):
 
 
 def table(result) -> str:
+    """Points per exercise; under an exercise that lost points, its wrong cases by label (what kind
+    of input each is: hidden cases never show their values) with the first line of each verdict."""
     lines = [f"{result.assignment}: {result.score:g} / {result.max_score:g} points"]
     lines += [f"  NOTE: {n}" for n in result.notes]
     width = max((len(e.exercise_id) for e in result.exercises), default=10)
     for e in result.exercises:
         lines.append(f"  {e.exercise_id:<{width}}  {e.points:>3g} / {e.max_points:<3g} {_summary(e.feedback)}")
+        wrong = _wrong_cases(e.feedback)
+        if len(wrong) > 1 and len({reason for _, reason in wrong}) == 1:  # e.g. not written yet
+            wrong = [(f"all {len(wrong)} cases", wrong[0][1])]
+        lines += [f"      WRONG {label}: {reason}" for label, reason in wrong[:_SHOWN]]
+        if len(wrong) > _SHOWN:
+            lines.append(f"      ... and {len(wrong) - _SHOWN} more wrong cases")
     return "\n".join(lines)
 
 
+_SHOWN = 4  # wrong cases listed per exercise
+
+
 def _summary(message: str) -> str:
-    """Whether it passed, or the first reason a case was wrong."""
+    """Whether it passed, or the first line of each suite that failed."""
     lines = [l.strip() for l in message.strip().splitlines() if l.strip()]
     if not lines:
         return ""
     if all(l.startswith(("PASSED", "ok")) for l in lines):
         return "passed"
-    failed = next((l for l in lines if l.startswith("FAILED")), lines[0])
-    reason = next((lines[i + 1] for i, l in enumerate(lines[:-1]) if l.startswith("WRONG")), "")
-    return failed + (f" | first problem: {reason}" if reason else "")
+    suites = re.findall(r"^(?:PASSED|FAILED) \S+ \((\w+) checks, on \w+\): (\d+/\d+)", message, re.M)
+    if not suites:
+        return lines[0]
+    return "correct: " + ", ".join(f"{suite} {counts}" for suite, counts in suites)
+
+
+def _wrong_cases(message: str) -> list[tuple[str, str]]:
+    """``(label, first line of the verdict)`` of each case a check report marks WRONG."""
+    lines = message.splitlines()
+    wrong = []
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("WRONG "):
+            reason = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith(("WRONG", "ok", "PASSED", "FAILED")) else ""
+            wrong.append((line.strip()[len("WRONG "):], reason))
+    return wrong
