@@ -120,8 +120,9 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
         raise ValueError(f"the function to check must be callable, got {registry.describe(fn)}")
     outcomes = []
     for case in ex.cases(suite, get_device(device)):
+        kwargs = _fresh(case.kwargs)
         try:
-            out = fn(**_fresh(case.kwargs))
+            out = fn(**kwargs)
         except NotImplementedError:
             outcomes.append(Outcome(case.label, error="not implemented yet (raised NotImplementedError)"))
             continue
@@ -129,8 +130,29 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
             kinds = tuple(c.__name__ for c in type(exc).__mro__)
             outcomes.append(Outcome(case.label, error=_short_traceback(exc), raised=kinds))
             continue
+        changed = _changed_inputs(case.kwargs, kwargs)
+        if changed:
+            outcomes.append(Outcome(case.label, error=(
+                f"changed its input {', '.join(changed)} in place; return a new tensor and leave the "
+                "inputs as they were (the caller, e.g. a demonstration, still uses them)")))
+            continue
         outcomes.append(Outcome(case.label, output=_portable(out)))
     return outcomes
+
+
+def _changed_inputs(original: dict[str, Any], passed: dict[str, Any]) -> list[str]:
+    """The names of the tensor arguments whose values differ from the case's after the call."""
+    changed = []
+    for name, before in original.items():
+        after = passed[name]
+        if isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor):
+            same = before.shape == after.shape and bool(
+                ((before == after) | (torch.isnan(before) & torch.isnan(after))).all()
+                if before.is_floating_point() or before.is_complex() else (before == after).all()
+            )
+            if not same:
+                changed.append(f"`{name}`")
+    return changed
 
 
 _PLAIN = (bool, int, float, complex, str, Fraction, Unsupported)

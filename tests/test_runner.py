@@ -1,4 +1,5 @@
-"""`yours`: demonstrations run the learner's function, or the reference with one line saying so."""
+"""The check runner as a learner meets it: `yours` in demonstrations, a report printed once, cases that
+must raise, inputs changed in place."""
 
 import pytest
 import torch
@@ -92,3 +93,17 @@ def test_a_case_may_expect_an_error(monkeypatch):
     assert verdict(subclass) is None
     assert "must raise ValueError" in verdict(lambda x: float(x)) and "returned float" in verdict(lambda x: float(x))
     assert "raised TypeError" in verdict(lambda x: x + "a")
+
+
+def test_a_function_that_changes_its_input_in_place_fails():
+    import math
+
+    from slt_lessons.checks import runner
+
+    def in_place_step(w, grad, w_star, eps, nbeta, gamma, noise):
+        w.sub_(0.5 * eps * (nbeta * grad + gamma * (w - w_star)))
+        return w.add_(math.sqrt(eps) * noise)
+
+    result = runner.judge("sgld.sgld_step", runner.collect("sgld.sgld_step", in_place_step))
+    assert not result.passed
+    assert all("changed its input `w` in place" in v.message for v in result.verdicts)
