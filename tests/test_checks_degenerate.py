@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from fractions import Fraction
 
 import pytest
@@ -336,9 +337,9 @@ def rrr_independent(M, H, N, r):
 
 def dln_independent(widths, r):
     """Aoyagi (2024), Theorem 1: search the index set Σ among prefixes of the sorted M_j = H_j − r."""
-    if len(widths) < 2 or not all(isinstance(w, int) and w > 0 for w in widths):
+    if len(widths) < 2 or not all(type(w) is int and w > 0 for w in widths):  # a bool is not an int here
         raise ValueError(f"widths must be at least two positive ints, got {widths!r}")
-    if not isinstance(r, int) or r < 0 or r > min(widths):
+    if type(r) is not int or r < 0 or r > min(widths):
         raise ValueError(f"r must be an int with 0 <= r <= min(widths), got {r!r}")
     M = sorted(w - r for w in widths)
     for ell in range(1, len(M)):
@@ -647,13 +648,36 @@ def test_independent_sum_mistakes_fail_hidden_on_several_cases(mistake):
     assert len(value_failures("degenerate.independent_sum", mistake, ["hidden"])) >= 3
 
 
-@pytest.mark.parametrize(("mistake", "phrase"), [
-    (sum_min, "PRODUCT"), (sum_per_variable, "MULTIPLY"), (sum_m_adds, "power of log n"), (sum_m_one, "power of log n"),
+@pytest.mark.parametrize(("mistake", "phrase", "suite"), [
+    (sum_min, "PRODUCT", "visible"), (sum_per_variable, "MULTIPLY", "visible"), (sum_m_adds, "power of log n", "visible"),
+    (sum_m_one, "power of log n", "visible"), (sum_ignores_h, "prior exponents h", "hidden"),
 ])
-def test_independent_sum_feedback_names_the_missed_step(mistake, phrase):
-    result = run("degenerate.independent_sum", mistake, "visible")
-    messages = [v.message for v in result.verdicts if v.message]
+def test_independent_sum_feedback_names_the_missed_step(mistake, phrase, suite):
+    result = run("degenerate.independent_sum", mistake, suite)
+    messages = [v.message for v in result.verdicts if v.message and "ValueError" not in v.label]
     assert messages and any(phrase in m for m in messages)
+    # every wrong value's message points to a step of the text's derivation
+    assert all("step" in m for m in messages), messages
+
+
+@pytest.mark.parametrize("mistake", [sum_min, sum_per_variable, sum_m_adds, sum_m_one, sum_ignores_h])
+def test_independent_sum_feedback_does_not_state_the_rule(mistake):
+    """Issue 9 (learner report): a hint that states the rule is the answer after one wrong try."""
+    messages = [v.message for s in registry.SUITES for v in run("degenerate.independent_sum", mistake, s).verdicts
+                if v.message and "ValueError" not in v.label]
+    assert messages
+    for m in messages:  # e.g. "the powers add", "lam = lam_1 + lam_2", "the sum of the lam_j"
+        assert not re.search(r"\badd|\bsum of the|\+", m, re.IGNORECASE), m
+
+
+def dln_accepts_bools(widths, r):
+    """Right on every value, but takes True/False as 1/0 (the text says a bool is not an int here)."""
+    return dln_independent([int(w) for w in widths], int(r))
+
+
+def test_dln_bool_fails_a_visible_case():
+    result = run("degenerate.deep_linear_network", dln_accepts_bools, "visible")
+    assert not result.passed and any("bool" in v.label for v in result.verdicts if v.message)
 
 
 def test_independent_sum_hidden_cases_are_many_and_varied():

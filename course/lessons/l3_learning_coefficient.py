@@ -153,7 +153,19 @@ print(f"global learning coefficient of the H = {H} network for the truth f = 0: 
 # %%
 g = torch.linspace(-1.5, 1.5, 301)
 W1, W2 = torch.meshgrid(g, g, indexing="ij")
-K_rrr = yours(reduced_rank_K)
+K_rrr_yours = yours(reduced_rank_K)
+
+
+def K_rrr(A, B, C):
+    """Your reduced_rank_K, with a clear message when it does not return one value per batch entry."""
+    K = K_rrr_yours(A, B, C)
+    if not isinstance(K, torch.Tensor) or K.shape != A.shape[:-2]:
+        shape = tuple(K.shape) if isinstance(K, torch.Tensor) else type(K).__name__
+        raise ValueError(f"your reduced_rank_K returned shape {shape}, expected {tuple(A.shape[:-2])}: "
+                         "it must be batched, see exercise 3")
+    return K
+
+
 ab = lambda c: K_rrr(W1[..., None, None], W2[..., None, None], torch.tensor([[c]]))  # noqa: E731
 surfaces = {
     r"$\frac{1}{2}(ab - 0.5)^2$": ab(0.5),
@@ -206,9 +218,10 @@ axes[0].set_ylabel("second parameter"); plt.tight_layout(); plt.show()
 # %% [exercise] degenerate.volume_fraction points=1
 
 # %% [markdown]
-# **Exercise 5.** Write `volume_exponent(eps, V, m=1)`: the least-squares $\lambda$ in
-# $\log V = \log c + \lambda\log\varepsilon + (m-1)\log(-\log\varepsilon)$ with $m$ given: move the known
-# $(m-1)\log(-\log\varepsilon)$ to the left and fit a line to $\log\varepsilon$ (a 0-d tensor). When
+# **Exercise 5.** Write `volume_exponent(eps, V, m=1)`, returning the least-squares $\lambda$ in
+# $\log V = \log c + \lambda\log\varepsilon + (m-1)\log(-\log\varepsilon)$ with $m$ given, as a 0-d tensor:
+# move the known $(m-1)\log(-\log\varepsilon)$ to the left, fit a straight line to it as a function of
+# $\log\varepsilon$, and return the line's slope. When
 # $m \ne 1$ that term needs $0 < \varepsilon < 1$: raise a `ValueError` if some $\varepsilon$ is outside.
 # When $m = 1$ there is no such term, and any $\varepsilon > 0$ (1 and above included) must work. Raise a
 # `ValueError` too when `eps` and `V` differ in length.
@@ -232,17 +245,18 @@ cases = {
 }
 eps = torch.logspace(-6, -1, 11)
 fig, ax = plt.subplots(figsize=(6.5, 4.5))
-print(f"{'K':<28} {'fit (m given)':>14} {'lambda':>8} {'m':>3}")
+rows = []
 for label, (K, d, (lam, m)) in cases.items():
     Kv = K(2 * torch.rand(S, d, generator=gen) - 1)
     V = fraction(Kv, eps)
     ok = V * S >= 50  # enough samples below eps for a usable estimate
     lam_hat = exponent(eps[ok], V[ok], m=m).item()
+    rows.append(f"{label:<28} {lam_hat:14.3f} {float(lam):8.3f} {m:3d}")
     line = ax.loglog(eps[ok], V[ok], "o", ms=4, label=f"{label}: fit {lam_hat:.3f}, exact {lam}")
     e0 = eps[ok][-1]
     ax.loglog(eps[ok], V[ok][-1] * (eps[ok] / e0) ** float(lam) * ((-eps[ok].log()) / (-e0.log())) ** (m - 1), "-",
               color=line[0].get_color(), lw=0.8)
-    print(f"{label:<28} {lam_hat:14.3f} {float(lam):8.3f} {m:3d}")
+print(f"{'K':<28} {'fit (m given)':>14} {'lambda':>8} {'m':>3}", *rows, sep="\n")
 ax.set_xlabel(r"$\varepsilon$"); ax.set_ylabel(r"$V(\varepsilon)$"); ax.legend(fontsize=7)
 ax.set_title(r"volume of $\{K < \varepsilon\}$; lines: $\varepsilon^\lambda(-\log\varepsilon)^{m-1}$"); plt.show()
 
@@ -334,9 +348,10 @@ sums = {
     "w1^4 + w2^6": (lambda w: w[:, 0] ** 4 + w[:, 1] ** 6, [(2,), (3,)]),
 }
 lam_sum = yours(independent_sum)
+answers = {label: lam_sum(blocks) for label, (K, blocks) in sums.items()}  # first, so a fallback note comes before the table
 print(f"{'K':<14} {'lambda fit':>10} {'yours':>6} {'m fit':>6} {'yours':>6}")
 for label, (K, blocks) in sums.items():
-    lam, m = lam_sum(blocks)
+    lam, m = answers[label]
     fit = free_energy.fit_learning_coefficient(ns, free_energy.free_energy_quad(K, ns, [(-1, 1), (-1, 1)], order=8, device=device).cpu())
     print(f"{label:<14} {fit.lam:10.3f} {str(lam):>6} {fit.m:6.2f} {m:6d}")
 
@@ -357,7 +372,7 @@ for label, (K, blocks) in sums.items():
 # `Fraction`. Raise a `ValueError` when $M$, $H$ or $N$ is not a positive int, or $r$ is not an int
 # with $0 \le r \le \min(M, H, N)$ (a `bool` is not an int here).
 
-# %% [exercise] degenerate.reduced_rank_regression points=2
+# %% [exercise] degenerate.reduced_rank_regression points=1
 
 # %% [markdown]
 # How far below $d/2$ is it (your exercise 8)? And does the volume agree? For $(M, H, N) = (2, 2, 2)$
@@ -403,9 +418,10 @@ print(f"\nvolume estimate for (2, 2, 2), r = 0: lambda = {fit.lam:.3f} +- {fit.l
 # One layer gives $H_1H_2/2$ (a regular model); two layers give exercise 8.
 #
 # **Exercise 9.** Write `deep_linear_network(widths, r)` returning `(lam, m)`. Raise a `ValueError` when
-# `widths` is not at least two positive ints or $r$ is not an int with $0 \le r \le \min$(widths).
+# `widths` is not at least two positive ints or $r$ is not an int with $0 \le r \le \min$(widths)
+# (a `bool` is not an int here).
 
-# %% [exercise] degenerate.deep_linear_network points=2
+# %% [exercise] degenerate.deep_linear_network points=1
 
 # %% [markdown]
 # Check your exercise 9 against your exercise 8 on every two-layer case with widths up to 6, then look at

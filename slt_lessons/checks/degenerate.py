@@ -399,30 +399,39 @@ def _sum_kind(blocks, h):
 
 
 def _sum_diagnosis(blocks, h, lam, m, got_lam, got_m):
-    """The reasoning that leads from this wrong answer to the right one."""
+    """Which step of the text's derivation (steps 1-3 of exercise 7) this wrong answer missed.
+
+    The hints point to the step and ask the question that step answers; they never state the rule.
+    """
     parts = _sum_parts(blocks, h)
     lams, ms = [p[0] for p in parts], [p[1] for p in parts]
     per_variable = sum(Fraction((0 if h is None else hj[i]) + 1, 2 * ki)
                        for k, hj in zip(blocks, h or [None] * len(blocks)) for i, ki in enumerate(k) if ki > 0)
+    if h is not None and any(hj is not None and any(hj) for hj in h):
+        uniform = theory.independent_sum(blocks, None)
+        if (got_lam, got_m) == uniform or got_lam == uniform[0] != lam:
+            return ("lam, m: your answer is right for a uniform prior, but this case has prior exponents h. Look again "
+                    "at step 2: each factor Z_n^(j) integrates that block's own prior phi_j, which is not uniform here; "
+                    "which (lam_j, m_j) does exercise 6 give for the block's k and h_j?")
     why = []
     if got_lam != lam:
-        if got_lam in (min(lams), max(lams)) and len(set(lams)) > 1 or (got_lam == lams[0] and len(lams) > 1):
-            why.append("lam: you took one block's lam_j. The min rule is for a PRODUCT of monomials, where K is "
-                       "small as soon as one factor is. A SUM is small only when every block is small at once: "
-                       "Z_n = integral of phi exp(-nK) splits into a product of one integral per block, and the "
-                       "powers n^(-lam_j) of the blocks multiply.")
+        if len(lams) > 1 and got_lam in lams:
+            why.append("lam: your lam is one block's lam_j. Exercise 6's min rule is for ONE monomial, a PRODUCT of "
+                       "powers, which is small as soon as one factor is; a SUM of blocks is small only when every "
+                       "block is. Look again at steps 1 and 3: Z_n has one factor per block; what power of n does "
+                       "the product of all the factors carry?")
         elif got_lam == per_variable and per_variable != lam:
-            why.append("lam: you treated every variable as its own block. Inside a block the variables MULTIPLY "
-                       "(w1^2 w2^2 is one monomial): a block's own lam_j comes from the normal-crossing rule; "
-                       "only the separate blocks give separate factors of Z_n.")
+            why.append("lam: you treated every variable as its own block. Look again at step 2: inside a block the "
+                       "variables MULTIPLY (w1^2 w2^2 is one monomial), so Fubini gives one factor per block, not per "
+                       "variable; which (lam_j, m_j) does exercise 6 give for the whole block?")
         else:
-            why.append("lam: write Z_n = integral of phi exp(-nK) dw for this K. The variables and the prior split "
-                       "into the blocks, so Z_n is a product of one integral per block, and each block is a normal "
-                       "crossing: Z_n^(j) ~ c_j n^(-lam_j) (log n)^(m_j - 1). Multiply them and read off the power of n.")
+            why.append("lam: look again at steps 2 and 3: write each block's factor Z_n^(j) for large n in the form "
+                       "c_j n^(-lam_j) (log n)^(m_j - 1), multiply the factors, and read off the power of n.")
     if got_m != m:
-        why.append("m: the multiplicity is the power of log n: Z_n ~ c n^(-lam) (log n)^(m - 1). Each block "
-                   "contributes (log n)^(m_j - 1), and these powers add when the factors multiply (a block with "
-                   "m_j = 1 contributes no log at all).")
+        counted = " (your m looks like a count of the m_j themselves: in step 2 the log factor has power m_j - 1)" \
+            if got_m == sum(ms) else ""
+        why.append("m: look again at step 3: m - 1 is the power of log n in the product of the factors "
+                   f"c_j n^(-lam_j) (log n)^(m_j - 1); what power of log n does that product carry?{counted}")
     return "\n".join(why)
 
 
@@ -476,8 +485,9 @@ register(Exercise(
     judge=sum_judge,
     notes=("exact: lam a Fraction, m an int. 13 hidden parameter sets (10 generated from a seeded generator: 2-4 "
            "blocks of 1-3 variables, exponents 0-4, a third with prior exponents; 3 chosen for ties and zero "
-           "exponents), labelled by kind only. A wrong answer's message names the reasoning step it missed "
-           "(min instead of a sum over blocks, every variable its own block, the log-power of m)."),
+           "exponents), labelled by kind only. A wrong answer's message names the step of the text's derivation it "
+           "missed (one block's lam, every variable its own block, the prior h ignored, the log-power of m) "
+           "without stating the rule."),
 ))
 
 
@@ -568,7 +578,8 @@ def _dln_cases(suite, device):
 
         return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)] + _error_cases(
             ("one width only: ValueError", {"widths": [3], "r": 0}),
-            ("r = 3 > min(widths) = 2: ValueError", {"widths": [4, 2, 5], "r": 3}))
+            ("r = 3 > min(widths) = 2: ValueError", {"widths": [4, 2, 5], "r": 3}),
+            ("r = True: a bool is not an int here: ValueError", {"widths": [3, 2, 3], "r": True}))
     count = [0]
 
     def case(widths, r, kind=""):
@@ -594,6 +605,8 @@ def _dln_cases(suite, device):
         ("no widths: ValueError", {"widths": [], "r": 0}),
         ("a zero width (not positive): ValueError", {"widths": [3, 0, 3], "r": 0}),
         ("a float width with an integer value: ValueError", {"widths": [3, 2.0, 3], "r": 0}),
+        ("a bool width (not an int here): ValueError", {"widths": [3, True, 3], "r": 0}),
+        ("r a bool (not an int here): ValueError", {"widths": [3, 2, 3], "r": False}),
         ("r negative: ValueError", {"widths": [3, 2, 3], "r": -1}),
         ("r a float with an integer value: ValueError", {"widths": [3, 2, 3], "r": 1.0}),
         ("r above min(widths), below max(widths): ValueError", {"widths": [5, 2, 6], "r": 3}))
