@@ -169,6 +169,46 @@ def test_free_energy_grid_must_reject_a_grid_that_is_not_increasing():
     assert any("not increasing" in v.label for v in result.verdicts if v.message)
 
 
+def _reject_only_decreasing(fn):
+    """The issue's mistake: `(d < 0).any()` lets a repeated node through."""
+    def checked(nLn, log_prior, grid, **kw):
+        if (grid.diff() < 0).any() or nLn.shape != grid.shape:
+            raise ValueError("grid must be increasing")
+        return fn(nLn, log_prior, grid, **kw)
+    return checked
+
+
+def test_free_energy_grid_a_repeated_grid_node_must_raise_visibly():
+    def no_strict(nLn, log_prior, grid):
+        dw = grid.diff()
+        return -torch.logsumexp(log_prior - nLn + torch.log(torch.cat([dw[:1], dw[1:] + dw[:-1], dw[-1:]]) / 2), dim=0)
+
+    wrong = [v.label for v in run("free_energy.free_energy_grid", _reject_only_decreasing(no_strict), "visible").verdicts if v.message]
+    assert wrong and all("repeated grid node" in label for label in wrong)
+
+
+def test_wbic_a_repeated_grid_node_must_raise_visibly():
+    def no_strict(nLn, log_prior, grid, n):
+        if not n > 1:
+            raise ValueError("n must be larger than 1")
+        logits = log_prior - nLn / math.log(n) + torch.log(torch.cat([grid.diff()[:1], grid.diff()[1:] + grid.diff()[:-1], grid.diff()[-1:]]) / 2)
+        return (torch.softmax(logits, dim=0) * nLn).sum()
+
+    result = run("free_energy.wbic_grid", _reject_only_decreasing(no_strict), "visible")
+    wrong = [v.label for v in result.verdicts if v.message]
+    assert wrong and all("repeated grid node" in label for label in wrong)
+
+
+@pytest.mark.parametrize("exercise_id, mistake", [
+    ("free_energy.free_energy_grid", lambda nLn, log_prior, grid: registry.get("free_energy.free_energy_grid").reference(nLn, torch.zeros_like(log_prior), grid)),
+    ("free_energy.wbic_grid", lambda nLn, log_prior, grid, n: registry.get("free_energy.wbic_grid").reference(nLn, torch.zeros_like(log_prior), grid, n)),
+])
+def test_ignoring_a_non_uniform_prior_fails_a_visible_case(exercise_id, mistake):
+    """The learner's report: ignoring log_prior passed every visible case of wbic_grid."""
+    wrong = [v for v in run(exercise_id, mistake, "visible").verdicts if v.message]
+    assert any("non-uniform prior" in v.label for v in wrong)
+
+
 def test_free_energy_grid_cases_are_close_to_exact():
     """The reference on the Gaussian visible case is within grid error of the closed form."""
     case = registry.get("free_energy.free_energy_grid").cases("visible", torch.device("cpu"))[0]
@@ -276,7 +316,15 @@ def test_laplace_is_exact_for_a_gaussian():
 
 
 def bic_math(nLn_min, d, n):
+    return nLn_min + 0.5 * d * torch.log(torch.tensor(float(n), dtype=nLn_min.dtype, device=nLn_min.device))
+
+
+def bic_python_float(nLn_min, d, n):
     return float(nLn_min) + 0.5 * d * math.log(n)
+
+
+def bic_float64(nLn_min, d, n):
+    return nLn_min.double() + 0.5 * d * math.log(n)
 
 
 def bic_no_half(nLn_min, d, n):
@@ -299,7 +347,7 @@ def test_bic_variant_passes():
     assert passes("free_energy.bic", bic_math)
 
 
-@pytest.mark.parametrize("mistake", [bic_no_half, bic_log10, bic_penalty_only, bic_sign])
+@pytest.mark.parametrize("mistake", [bic_no_half, bic_log10, bic_penalty_only, bic_sign, bic_python_float, bic_float64])
 def test_bic_mistakes_fail_visible(mistake):
     assert not run("free_energy.bic", mistake, "visible").passed
 
@@ -497,24 +545,42 @@ PREFERENCE_MISTAKES = [
 
 
 @pytest.mark.parametrize("mistake, hint", PREFERENCE_MISTAKES)
-def test_preferred_model_mistakes_fail_visible_with_their_hint(mistake, hint):
+def test_preferred_model_mistakes_fail_with_their_hint_only_when_unambiguous(mistake, hint):
+    """A hint only where the wrong answer is that mistake's at every n and no other listed mistake's."""
     visible = run("free_energy.preferred_model", mistake, "visible")
     hidden = run("free_energy.preferred_model", mistake, "hidden")
     assert not visible.passed and not hidden.passed
     wrong = [v.message for v in visible.verdicts + hidden.verdicts if v.message]
-    assert all(hint in m for m in wrong), wrong
+    assert any(hint in m for m in wrong), wrong
+    for m in wrong:
+        assert m.count("hint:") == 1
+        others = [h for _, h in PREFERENCE_MISTAKES if h != hint and h in m]
+        assert not others, (hint, m)
 
 
-def test_preferred_model_hidden_feedback_gives_no_values():
-    """A hidden failure names the case and the reasoning, never the case's values."""
-    for v in run("free_energy.preferred_model", _pref_mistake(multiplicity=0.0), "hidden").verdicts:
-        if v.message:
-            assert "n L =" not in v.message and "expected model" not in v.message and "smallest n of this case" in v.message
+def test_preferred_model_hint_needs_a_unique_match():
+    """The learner's report: one wrong answer printed three hypotheses at once. Where two listed mistakes give
+    the same answer, the feedback is neutral."""
+    from slt_lessons.checks.free_energy import _preference_judge
+
+    case = registry.get("free_energy.preferred_model").cases("visible", torch.device("cpu"))[1]  # c = 0: m decides
+    no_m = _pref_mistake(multiplicity=0.0)(**case.kwargs)
+    wrong_sign = _pref_mistake(multiplicity=-1.0)(**case.kwargs)
+    assert torch.equal(no_m, wrong_sign)  # both pick model 0 at every n (a tie broken by argmin, or m = 1 wins)
+    message = _preference_judge(case, free_energy_ref(case), no_m)
+    assert "left out" not in message and "wrong sign" not in message and "which model has the smallest" in message
 
 
-def test_preferred_model_visible_feedback_shows_the_terms():
-    messages = _messages("free_energy.preferred_model", _pref_mistake(loss=False), "visible")
-    assert messages and all("lambda log n =" in m and "model 0:" in m for m in messages)
+def test_preferred_model_feedback_never_spells_out_the_formula():
+    """Neither hidden nor visible feedback prints per-model terms or the formula of F_n."""
+    garbage = lambda n, L, lam, m: (n.log() * 7).long() % L.numel()  # noqa: E731
+    for suite in registry.SUITES:
+        for fn in (_pref_mistake(loss=False), garbage):
+            for v in run("free_energy.preferred_model", fn, suite).verdicts:
+                if v.message:
+                    assert "n L =" not in v.message and "lambda log n =" not in v.message and "model 0:" not in v.message
+                    if suite == "hidden":
+                        assert "expected model" not in v.message and "smallest n of this case" in v.message
 
 
 def test_preferred_model_checks_the_type():

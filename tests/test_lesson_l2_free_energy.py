@@ -43,13 +43,39 @@ def test_laplace_raises_on_the_singular_hessian(out):
     assert "ValueError: hessian is not positive definite" in out
 
 
-def test_singular_penalties_grow_like_a_quarter_log_n(out):
-    """§2: 'the exact penalty grows like (1/4) log n (plus a constant), BIC's like (1/2) log n'."""
+def test_singular_penalties_table_says_what_the_prose_says(out):
+    """§2: the exact penalty rises at every step, by 0.50, 0.54 and 1.04, about 0.30 per unit of log n; the
+    Laplace column rises, below the exact one at 1e2, close at 1e3, above at 1e4, below at 1e5."""
     rows = _table(out, "exact F_n    Laplace")
-    exact = [r[1] for r in rows]
-    assert len(rows) == 4 and all(b > a for a, b in zip(exact, exact[1:]))
+    exact, laplace = [r[1] for r in rows], [r[2] for r in rows]
+    assert len(rows) == 4
+    assert [f"{b - a:.2f}" for a, b in zip(exact, exact[1:])] == ["0.50", "0.54", "1.04"]
     growth = (exact[-1] - exact[0]) / (2.302585 * 3)  # per unit of log n over n = 1e2 .. 1e5
-    assert 0.15 < growth < 0.35  # near 1/4, far from BIC's 1/2
+    assert f"{growth:.2f}" == "0.30"
+    assert all(b > a for a, b in zip(laplace, laplace[1:]))
+    assert laplace[0] < exact[0] - 0.2 and abs(laplace[1] - exact[1]) < 0.05
+    assert laplace[2] > exact[2] + 0.2 and laplace[3] < exact[3] - 0.2
+
+
+def test_the_gaussian_demo_grid_shows_an_even_spacing_mistake():
+    """§1: the demo's grid is uneven, so weights from the first spacing alone would show a large difference."""
+    import math
+
+    import torch
+
+    a = 2.0
+    grid = (-a + 2 * a * torch.linspace(0, 1, 4001, dtype=torch.float64) ** 2)
+    gaps = grid.diff()
+    assert abs(gaps[0].item() - 2.5e-7) < 1e-9 and abs(gaps[-1].item() - 2e-3) < 1e-6
+    y = 0.4 + torch.randn(200, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    nLn = 0.5 * ((y[None, :] - grid[:, None]) ** 2).sum(1)
+    log_prior = torch.full_like(grid, -math.log(2 * a))
+    v = torch.cat([gaps[:1], gaps[1:] + gaps[:-1], gaps[-1:]]) / 2
+    even = torch.full_like(grid, gaps[0].item())
+    even[0] = even[-1] = gaps[0].item() / 2
+    right = -torch.logsumexp(log_prior - nLn + v.log(), 0)
+    wrong = -torch.logsumexp(log_prior - nLn + even.log(), 0)
+    assert (wrong - right).abs() > 1.0
 
 
 def test_slopes_equal_lambda_when_m_is_1_and_fall_short_when_m_is_2(out):

@@ -19,7 +19,11 @@
 #
 # As in lesson 1, each exercise is a function: write it in the cell marked `# YOUR CODE HERE`; the cell
 # after it checks it on seeded inputs (hidden tests with other inputs run when the notebook is graded;
-# the command is in the last cell). Keep the dtype and device of the inputs. The demonstrations after an
+# the command is in the last cell). **One rule for what you return, in every exercise: tensors in, a tensor
+# out.** A function returns a torch tensor with the dtype and device of its tensor inputs: a single number is
+# a 0-d tensor (not a Python float, which the checks reject), and float32 inputs give a float32 result. The
+# one exception is exercise 6, whose answers are model indices: a `torch.long` tensor on the inputs' device.
+# Counts such as `d` and `n` may come in as Python numbers. The demonstrations after an
 # exercise run **your** function (wrapped by `yours`): until you have written it, they say so in one line
 # and use the course's reference instead.
 
@@ -64,9 +68,11 @@ print("tensors live on", device, "| fast mode:", FAST)
 # \quad(\texttt{torch.logsumexp}).$$
 #
 # **Exercise 1.** Write `free_energy_grid(nLn, log_prior, grid)`: all three are tensors of shape
-# `(G,)`, the grid is increasing but **not necessarily evenly spaced**; return a 0-d tensor. It must
+# `(G,)`, the grid is increasing but **not necessarily evenly spaced**; return a 0-d tensor of the inputs'
+# dtype and device. It must
 # work when $nL_n \approx 5\times 10^5$ and when $nL_n \approx -3000$. Raise a `ValueError` when the
-# grid is not strictly increasing or when `nLn` and `grid` differ in length.
+# grid is not strictly increasing (a node given twice counts as not strictly increasing) or when `nLn`
+# and `grid` differ in length.
 
 # %% [exercise] free_energy.free_energy_grid points=2
 
@@ -76,12 +82,16 @@ print("tensors live on", device, "| fast mode:", FAST)
 #
 # $$F_n = nL_n(\bar y) + \log(2a) - \tfrac12\log\frac{2\pi}{n}
 #   - \log\Bigl[\Phi\bigl(\sqrt n(a - \bar y)\bigr) - \Phi\bigl(\sqrt n(-a - \bar y)\bigr)\Bigr].$$
+#
+# The grid is uneven on purpose, $w_j = -a + 2a\,(j/4000)^2$: its cells grow from about $2.5\times10^{-7}$
+# wide at $-a$ to $2\times10^{-3}$ at $a$, so weights that assume even spacing would show here as a large
+# difference.
 
 # %%
 gen = torch.Generator().manual_seed(0)
 n, a = 200, 2.0
 y = 0.4 + torch.randn(n, generator=gen)
-grid = torch.linspace(-a, a, 4001)
+grid = -a + 2 * a * torch.linspace(0, 1, 4001) ** 2  # uneven: dense near -a, coarse near a
 nLn = 0.5 * ((y[None, :] - grid[:, None]) ** 2).sum(1) + 0.5 * n * math.log(2 * math.pi)
 log_prior = torch.full_like(grid, -math.log(2 * a))
 
@@ -106,7 +116,7 @@ print(f"grid: {F_grid:.10f}   closed form: {F_exact:.10f}   difference: {F_grid 
 # This needs $H$ **positive definite**; the Gaussian integral of a flat direction is infinite.
 #
 # **Exercise 2.** Write `laplace_free_energy(nLn_min, log_prior_min, hessian)` (0-d tensors and a
-# $d\times d$ tensor; return a 0-d tensor). Raise a `ValueError` when $H$ is not positive definite
+# $d\times d$ tensor; return a 0-d tensor of the inputs' dtype and device). Raise a `ValueError` when $H$ is not positive definite
 # (`torch.linalg.cholesky_ex` reports it without raising; the log-determinant is twice the sum of the
 # logs of the Cholesky factor's diagonal).
 
@@ -119,7 +129,8 @@ print(f"grid: {F_grid:.10f}   closed form: {F_exact:.10f}   difference: {F_grid 
 #
 # $$\mathrm{BIC} = nL_n(\hat w) + \frac d2 \log n .$$
 #
-# **Exercise 3.** Write `bic(nLn_min, d, n)`.
+# **Exercise 3.** Write `bic(nLn_min, d, n)`: `nLn_min` is a 0-d tensor, `d` and `n` are Python
+# integers; return a 0-d tensor of `nLn_min`'s dtype and device (the lesson's rule: a Python float fails).
 
 # %% [exercise] free_energy.bic points=1
 
@@ -170,10 +181,14 @@ for n_s in [10**2, 10**3, 10**4, 10**5]:
     print(f"{n_s:8d} {F_s.item():10.3f} {F_l.item():10.3f} {float(my_bic(torch.tensor(0.0), 1, n_s)):10.3f} {math.log(n_s) / 4:10.3f}")
 
 # %% [markdown]
-# The exact penalty grows like $\frac14\log n$ (plus a constant), BIC's like $\frac12\log n$, and the
-# Laplace penalty jumps around with the data: its Hessian at $\hat w$ is $4\sum_i x_i y_i$ (or
-# $-2\sum_i x_iy_i$ when $\hat w = 0$), a random number of order $\sqrt n$ rather than $n$: where it lands near
-# the exact value, it does so by accident of the data.
+# What the table shows (one data set per $n$, so each row has its own noise): the exact penalty rises at
+# every step, by 0.50, 0.54 and 1.04, in all about 0.30 per unit of $\log n$, which is near the $\frac14$
+# that the theory of section 3 predicts for this model ($\lambda = 1/4$) and far from BIC's $\frac12$. The
+# Laplace column rises too, but does not follow the exact one: it is below it at $n = 100$, close at
+# $10^3$, above at $10^4$ and below again at $10^5$. Its Hessian at $\hat w$ is $4\sum_i x_i y_i$ (or
+# $-2\sum_i x_iy_i$ when $\hat w = 0$), a random number of order $\sqrt n$ rather than $n$, so the Laplace
+# value follows that one sum of the data, not the shape of $e^{-nL_n}$: where it lands near the exact
+# value, it does so by accident of the data.
 
 # %% [markdown]
 # ## 3. The learning coefficient as a slope
@@ -195,7 +210,8 @@ for n_s in [10**2, 10**3, 10**4, 10**5]:
 # $\frac{dF^0_n}{d\log n} = E_n[nK]$, the posterior mean of $nK$ (differentiate under the integral).
 #
 # **Exercise 4.** Write `fit_slope(log_n, F)`: the least-squares slope of $F$ against $\log n$,
-# $\sum_i (x_i - \bar x)(F_i - \bar F) / \sum_i (x_i - \bar x)^2$ with $x_i = \log n_i$ (a 0-d tensor).
+# $\sum_i (x_i - \bar x)(F_i - \bar F) / \sum_i (x_i - \bar x)^2$ with $x_i = \log n_i$ (a 0-d tensor of
+# the inputs' dtype and device).
 # Raise a `ValueError` when `log_n` and `F` differ in length.
 
 # %% [exercise] free_energy.fit_slope points=1
@@ -245,7 +261,10 @@ F0_2d = free_energy.free_energy_quad(lambda w: (w[:, 0] * w[:, 1]) ** 2, ns, [(-
 print(f"w1^2 w2^2: largest |your 1-D grid - 2-D quadrature| over n = 1e1..1e12: {(F0['w1^2 w2^2 (d = 2)'] - F0_2d).abs().max().item():.1e}")
 
 # %% [markdown]
-# The singular curves run well below the BIC line. Now measure the slopes over $n \in [10^6, 10^{12}]$
+# In the three singular panels the dots are much flatter than the dashed BIC line of slope $d/2$ (both
+# lines are drawn through the last point, so to its left the dots lie above the dashed line). For $w^4$ and
+# $w^6$ they follow the solid line of slope $\lambda$; for $w_1^2w_2^2$ ($m = 2$) they lie above it at small
+# $n$ and bend towards it (the reason follows the table below). Now measure the slopes over $n \in [10^6, 10^{12}]$
 # with your `fit_slope`:
 
 # %%
@@ -294,10 +313,11 @@ plt.xlabel("n"); plt.legend(); plt.title(r"$K = w_1^2 w_2^2$: the slope creeps u
 # learning coefficient estimator of lesson 5.
 #
 # **Exercise 5.** Write `wbic_grid(nLn, log_prior, grid, n)`: the tempered posterior mean of `nLn` at
-# $\beta = 1/\log n$ on a 1-D grid (trapezoid weights as in exercise 1), as a 0-d tensor. Scale the
+# $\beta = 1/\log n$ on a 1-D grid (trapezoid weights as in exercise 1), as a 0-d tensor of the inputs'
+# dtype and device. Scale the
 # weights by their largest value before exponentiating (or use a softmax). Raise a `ValueError` when
 # $n \le 1$ ($\beta$ would be undefined or negative) and, as in exercise 1, when the grid is not
-# strictly increasing or `nLn` and `grid` differ in length.
+# strictly increasing (a repeated node included) or `nLn` and `grid` differ in length.
 
 # %% [exercise] free_energy.wbic_grid points=2
 
@@ -456,26 +476,41 @@ plt.title("the two-parameter singular model is not penalised as two parameters")
 # ## 6. Which model does the posterior prefer?
 #
 # Put a prior over a few models $\mathcal M_\alpha$ (or over a few regions of one model's parameter
-# space, such as two basins of its loss). The posterior probability of $\mathcal M_\alpha$ is
-# proportional to its prior times its evidence $Z_\alpha = e^{-F_\alpha}$. With equal prior odds the
-# posterior prefers the model of **smallest free energy**, and with the population loss the
-# asymptotics of section 3 say how $F_\alpha$ grows with $n$, term by term. Reason about which terms
-# decide:
+# space, such as two basins of its loss), the same prior probability for each. By Bayes' rule the
+# posterior probability of $\mathcal M_\alpha$ is proportional to its evidence $Z_\alpha = e^{-F_\alpha}$.
+# Which model wins is for you to work out from there; this section says what the free energy of each
+# model is made of.
 #
-# * write the free energy of $\mathcal M_\alpha$ with the population loss as
-#   $-\log\int\varphi\,e^{-n L(w)} = n L_\alpha + F^0_\alpha(n)$, where $L_\alpha$ is the smallest loss
-#   of $\mathcal M_\alpha$ and $F^0_\alpha$ is the normalised free energy of section 3;
-# * the term linear in $n$ wins at large $n$: eventually the model of smallest loss is preferred,
-#   however small its advantage;
-# * while $n$ times the loss gap is small, $\lambda\log n$ decides: the model of smaller learning
-#   coefficient (the "simpler" one) is preferred. The switch is a **Bayesian phase transition**;
-# * where both agree, the multiplicity decides, as for $c = 0$ in section 5; the $O(1)$ remainder of
-#   $F^0$ does not grow with $n$, and you may leave it out.
+# Describe model $\alpha$ by three numbers: $L_\alpha$, the smallest value of its population loss per
+# sample (with the population loss, $nL_n(w_0)$ of section 3 becomes $nL_\alpha$), its learning
+# coefficient $\lambda_\alpha$ and its multiplicity $m_\alpha$. The expansion of section 3 (a theorem of
+# Watanabe 2009) then has one term for each of them, and each term matters at a different scale of $n$:
+#
+# * $nL_\alpha$, the loss of $n$ samples at the best parameter, is the **accuracy** term. It grows linearly
+#   in $n$, faster than every other term: two models whose $L$ differ by $\delta$ are $n\delta$ apart in it,
+#   and no difference in the other terms keeps up with that for ever.
+# * $\lambda_\alpha\log n$ is the **volume** term: the prior mass of the parameters whose loss is within
+#   $1/n$ of the best shrinks like $n^{-\lambda}$, and the free energy pays its logarithm. It grows like
+#   $\log n$: it is what separates models while $n\delta$ is still small next to
+#   $|\lambda_\alpha - \lambda_\beta|\log n$.
+# * $-(m_\alpha - 1)\log\log n$ grows more slowly still: it separates models only where the two terms
+#   above are equal, or nearly so (the $c = 0$ comparison of section 5). Writing $-m_\alpha\log\log n$
+#   for every model instead would shift every $F_\alpha$ by the same $\log\log n$: free energies change,
+#   comparisons between models do not.
+# * The remainder $O(1)$ does not grow with $n$; an asymptotic comparison leaves it out (the example after
+#   the exercise shows what that costs near a switch).
+#
+# Before you write code, answer for yourself: for two models with $L_1 < L_2$ and $\lambda_1 > \lambda_2$,
+# which is preferred at small $n$, which at large $n$, and roughly where is the switch? The switch is a
+# **Bayesian phase transition** (Chen, Lau, Mendel, Wei & Murfet 2023).
 #
 # **Exercise 6.** Write `preferred_model(n, L, lam, m)`: `L`, `lam`, `m` (shape `(A,)`) give each
 # model's smallest population loss per sample, learning coefficient and multiplicity, `n` (shape `(N,)`,
 # every entry larger than $e$) the sample sizes. Return, for each $n$, the index (from 0) of the model
-# the posterior prefers, as a `torch.long` tensor of shape `(N,)`. The hidden tests use other models.
+# the posterior prefers according to the terms above that grow with $n$, as a `torch.long` tensor of
+# shape `(N,)` on the inputs' device. The cases have no ties: at every $n$ the best model is ahead of the
+# next by at least $10^{-3}$ in those terms. The hidden tests use other models; their feedback names the
+# wrong $n$ only by rank.
 
 # %% [exercise] free_energy.preferred_model points=3
 
@@ -532,7 +567,8 @@ print(f"the predicted basin is the one of larger exact posterior probability at 
 #   $-(m-1)\log\log n$ term.
 # * $\lambda \le d/2$, strictly when the Fisher information at the true parameter is degenerate: such
 #   models are cheaper than their parameter count.
-# * The posterior prefers the smallest free energy: low $\lambda$ at small $n$, low loss at large $n$.
+# * Between models, the posterior odds are $e^{-(F_\alpha - F_\beta)}$: at small $n$ the learning coefficient
+#   decides, at large $n$ the loss.
 #
 # References: Schwarz (1978), *Ann. Statist.* 6:461–464; Tierney & Kadane (1986), *JASA* 81:82–86;
 # Watanabe (2009), *Algebraic Geometry and Statistical Learning Theory*, Cambridge UP; Watanabe (2013),

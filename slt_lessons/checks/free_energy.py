@@ -93,14 +93,17 @@ def _grid_cases(suite, device):
                         lin(-1, 1, 401, dtype=f64), lambda w: 1e4 * w**2 / 2, nLn0=5e5, device=device),
             _grid_model("very negative nL_n = -3e3 + 4 w^2/2 on the half-line [0, 2], 201 points",
                         lin(0, 2, 201, dtype=f64), lambda w: 4 * w**2 / 2, nLn0=-3e3, device=device),
+            _grid_model("non-uniform prior N(0, 0.5^2): nL_n = 20 (w-0.6)^2/2 on [-2, 2], 401 points",
+                        lin(-2, 2, 401, dtype=f64), lambda w: 20 * (w - 0.6) ** 2 / 2,
+                        log_prior=lambda w: _gaussian_log_prior(w, 0.5), device=device),
             *_bad_grid_cases(device),
         ]
     return [
-        _grid_model("nL_n = 5e5 + n w^4 with n = 1e6 (needs log space), graded grid on [-1, 1], 1001 points",
+        _grid_model("singular model with a large offset on a graded (uneven) grid: nL_n = 5e5 + n w^4, n = 1e6, on [-1, 1], 1001 points",
                     _graded(1.0, 1001), lambda w: 1e6 * w**4, nLn0=5e5, device=device),
         _grid_model("non-uniform grid on [-2, 2] (dense near 0), nL_n = 50 w^2/2, N(0, 1) prior, 401 points",
                     _graded(2.0, 401), lambda w: 50 * w**2 / 2, log_prior=_gaussian_log_prior, device=device),
-        _grid_model("nL_n = 1e4 + n (w-0.5)^2/2 with n = 1e4, N(0, 1) prior, 2001 points on [-1, 2]",
+        _grid_model("large offset and a non-uniform N(0, 1) prior: nL_n = 1e4 + n (w-0.5)^2/2 with n = 1e4, 2001 points on [-1, 2]",
                     lin(-1, 2, 2001, dtype=f64), lambda w: 1e4 * (w - 0.5) ** 2 / 2, nLn0=1e4,
                     log_prior=_gaussian_log_prior, device=device),
         _grid_model("very negative free energy: nL_n = -3e3 + n w^2 with n = 10 on [-1, 1], 301 points",
@@ -111,10 +114,13 @@ def _grid_cases(suite, device):
 
 
 def _bad_grid_cases(device, **extra):
-    """The text's requirement: a grid that is not increasing, or of another length, raises ValueError."""
+    """The text's requirement: a grid that is not strictly increasing, or of another length, raises ValueError."""
     w = torch.linspace(-1, 1, 11, dtype=torch.float64, device=device)
     flat = torch.full_like(w, -math.log(2.0))
+    repeated = torch.cat([w[:6], w[5:]])  # w[5] twice: non-decreasing, yet not strictly increasing
     return [
+        *_must_raise("a repeated grid node (the grid never decreases, but is not strictly increasing)",
+                     {"nLn": 3 * repeated**2, "log_prior": torch.full_like(repeated, -math.log(2.0)), "grid": repeated, **extra}),
         *_must_raise("grid not increasing (given from right to left)", {"nLn": 3 * w.flip(0) ** 2, "log_prior": flat, "grid": w.flip(0), **extra}),
         *_must_raise("nLn shorter than the grid", {"nLn": 3 * w[:-1] ** 2, "log_prior": flat, "grid": w, **extra}),
     ]
@@ -185,11 +191,11 @@ def _laplace_cases(suite, device):
                          _laplace_case("", 0.0, 0.0, torch.zeros(1, 1, dtype=f64), device=device).kwargs),
         ]
     return [
-        _laplace_case("d = 6, H = 1e4 x (SPD, condition number 1e6)", 4.1e4, -7.3,
+        _laplace_case("ill-conditioned Hessian: d = 6, H = 1e4 x (SPD, condition number 1e6)", 4.1e4, -7.3,
                       _spd(6, 1e6, seed=2, scale=1e4), device=device),
-        _laplace_case("d = 10, H = n I with n = 1e8 (Laplace = BIC + prior and 2*pi terms)", 2.0e8, 0.4,
+        _laplace_case("regular model at large n: d = 10, H = n I with n = 1e8 (Laplace = BIC + prior and 2*pi terms)", 2.0e8, 0.4,
                       1e8 * torch.eye(10, dtype=f64), device=device),
-        _laplace_case("d = 2, H with off-diagonal terms [[5, 3], [3, 2]]", -1.5, 1.25,
+        _laplace_case("correlated parameters (off-diagonal Hessian terms): d = 2, H = [[5, 3], [3, 2]], negative nL_n", -1.5, 1.25,
                       torch.tensor([[5.0, 3.0], [3.0, 2.0]], dtype=f64), device=device),
         _laplace_case("float32: d = 4, H = 50 x (SPD, condition number 100)", 310.5, -1.0,
                       _spd(4, 100.0, seed=3, scale=50.0), dtype=torch.float32, device=device),
@@ -238,14 +244,16 @@ def _bic_cases(suite, device):
     t = lambda x, dtype=torch.float64: torch.tensor(x, dtype=dtype, device=device)  # noqa: E731
     if suite == "visible":
         return [
-            Case("nL_n(w) = 140.2, d = 2, n = 100", {"nLn_min": t(140.2), "d": 2, "n": 100}),
-            Case("nL_n(w) = 1418.9, d = 5, n = 1000", {"nLn_min": t(1418.9), "d": 5, "n": 1000}),
+            Case("moderate loss nL_n(w) = 140.2, d = 2, n = 100", {"nLn_min": t(140.2), "d": 2, "n": 100}),
+            Case("larger model nL_n(w) = 1418.9, d = 5, n = 1000", {"nLn_min": t(1418.9), "d": 5, "n": 1000}),
+            Case("float32 input nL_n(w) = 52.5, d = 3, n = 40: the result stays a float32 tensor",
+                 {"nLn_min": t(52.5, torch.float32), "d": 3, "n": 40}),
         ]
     return [
-        Case("nL_n(w) = 0, d = 1, n = 10", {"nLn_min": t(0.0), "d": 1, "n": 10}),
-        Case("nL_n(w) = 1.4e14, d = 3, n = 1e14", {"nLn_min": t(1.4e14), "d": 3, "n": 10**14}),
-        Case("nL_n(w) = -250.5 (a density above 1), d = 7, n = 200", {"nLn_min": t(-250.5), "d": 7, "n": 200}),
-        Case("float32: nL_n(w) = 731.25, d = 4, n = 500", {"nLn_min": t(731.25, torch.float32), "d": 4, "n": 500}),
+        Case("zero loss term (only the penalty counts), d = 1, n = 10", {"nLn_min": t(0.0), "d": 1, "n": 10}),
+        Case("huge sample size n = 1e14 with nL_n(w) = 1.4e14, d = 3", {"nLn_min": t(1.4e14), "d": 3, "n": 10**14}),
+        Case("negative nL_n(w) = -250.5 (a density above 1), d = 7, n = 200", {"nLn_min": t(-250.5), "d": 7, "n": 200}),
+        Case("float32 input: nL_n(w) = 731.25, d = 4, n = 500", {"nLn_min": t(731.25, torch.float32), "d": 4, "n": 500}),
     ]
 
 
@@ -253,10 +261,11 @@ register(Exercise(
     id="free_energy.bic",
     reference=free_energy.bic,
     cases=_bic_cases,
-    judge=scalar_close(rtol=1e-12, atol=1e-10, rtol32=1e-6, atol32=1e-4),
+    judge=tensor_close(rtol=1e-12, atol=1e-10, rtol32=1e-6, atol32=1e-4),
     notes=(
         "two terms and a log: float64 round-off ~1e-16 relative; float32 ~6e-8 relative of nL_n <= 731 "
-        "(atol 1e-4). A Python float or a 0-d tensor are both accepted. Mistakes (d log n, log10, "
+        "(atol 1e-4). The lesson's rule (tensors in, a tensor of the inputs' dtype and device out) holds "
+        "here too: a Python float or a float64 answer to a float32 input fails. Mistakes (d log n, log10, "
         "missing nL_n) are off by >= 1."
     ),
 ))
@@ -266,7 +275,7 @@ register(Exercise(
 
 
 def _wbic_cases(suite, device):
-    ns = (100, 1000, 10**4, 20) if suite == "visible" else (10**6, 50, 10**4, 10, 30)
+    ns = (100, 1000, 10**4, 20, 50) if suite == "visible" else (10**6, 50, 10**4, 10, 30)
     grids = [c for c in _grid_cases(suite, device) if "must raise" not in c.label]
     cases = [Case(f"{case.label}; beta = 1/log({n})", {**case.kwargs, "n": n}) for case, n in zip(grids, ns, strict=True)]
     w = torch.linspace(0, 2, 101, dtype=torch.float64, device=device)
@@ -386,6 +395,10 @@ def _preference_cases(suite, device):
                     logn(1, 8, 8), [1.42, 1.42], [0.5, 0.5], [1, 2], device),
             _models("three phases: losses 0.30 > 0.28 > 0.27, lambdas 1/2 < 3/2 < 4",
                     logn(1, 5, 13), [0.30, 0.28, 0.27], [0.5, 1.5, 4.0], [1, 1, 1], device),
+            _models("large loss gaps (5 and 6 nats per sample against 0): the small lambdas belong to the worse models",
+                    logn(0.5, 4, 8), [5.0, 6.0, 0.0], [0.1, 0.5, 1.5], [1, 1, 1], device),
+            _models("equal losses, lambdas close (2, 1/2, 0.45, 1/2) with multiplicities 1, 1, 2, 4",
+                    logn(1, 12, 12), [0.2, 0.2, 0.2, 0.2], [2.0, 0.5, 0.45, 0.5], [1, 1, 2, 4], device),
         ]
     g = torch.Generator().manual_seed(7)
     L4 = 0.5 + 1e-4 * torch.rand(4, generator=g, dtype=torch.float64)
@@ -454,22 +467,18 @@ def _preference_judge(case, expected, got):
     if bool(ok.all()):
         return None
     i = int(torch.nonzero(~ok)[0])
-    hidden = case.label in _HIDDEN_PREFERENCE_LABELS
-    lines = [f"{int((~ok).sum())} of {n.numel()} sample sizes wrong"]
-    if hidden:
-        lines[0] += f"; the first is the {i + 1}-th smallest n of this case"
+    line = f"{int((~ok).sum())} of {n.numel()} sample sizes wrong"
+    if case.label in _HIDDEN_PREFERENCE_LABELS:  # a hidden case: no values, no answers
+        line += f"; the first is the {i + 1}-th smallest n of this case"
     else:
-        lines[0] += f"; the first at n = {n[i].item():.4g}: expected model {int(expected[i])}, got {int(got[i])}"
-        for a in range(A):
-            nl, pen, mul = (n[i] * L[a]).item(), (lam[a] * n[i].log()).item(), ((m[a] - 1) * n[i].log().log()).item()
-            lines.append(f"  model {a}: n L = {nl:.6g}, lambda log n = {pen:.4g}, -(m-1) log log n = {-mul:.4g}, F = {nl + pen - mul:.6g}")
+        line += f"; the first at n = {n[i].item():.4g}: expected model {int(expected[i])}, got {int(got[i])}"
     candidates = [(pick(F), hint) for pick, hint in _PREFERENCE_MISTAKES]
     candidates += [(_free_energies(n, L, lam, m, **kw).argmin(1), hint) for kw, hint in _TERM_MISTAKES]
     hints = [hint for answer, hint in candidates if torch.equal(answer, got)]
-    lines += [f"hint: {h}" for h in hints] or [
-        "hint: for each n compute every model's free energy F = n L + lambda log n - (m - 1) log log n "
-        "(its O(1) remainder does not grow with n) and return the index of the smallest."]
-    return "\n".join(lines)
+    if len(hints) == 1:  # the answer is that mistake's at every n, and no other listed mistake's
+        return f"{line}\nhint: {hints[0]}"
+    return (f"{line}\nhint: at each of these n, which model has the smallest free energy? Section 6 says what "
+            "each term of F_n does and at which n it decides.")
 
 
 register(Exercise(
@@ -482,7 +491,8 @@ register(Exercise(
         "at least 1e-3 apart (tests/test_checks_free_energy.py checks it), far above float64 round-off "
         "of n L <= 1e12 (~1e-4 at most, in the tiny-gap case: 1e-16 * 7e11), so any correct way of "
         "comparing agrees; the judge also accepts any model whose F is within 1e-9 relative of the smallest. "
-        "A hint is printed only when the wrong answer equals that of a named mistake (a term left out, the "
-        "largest F, log10, indices from 1)."
+        "A hint is printed only when the wrong answer equals that of exactly one named mistake at every n of the "
+        "case (a term left out, the largest F, log10, indices from 1); otherwise a neutral message names the "
+        "wrong n (in hidden cases only by rank) and never prints the per-model terms."
     ),
 ))
