@@ -129,8 +129,9 @@ def test_variance_mistakes_fail(name):
 
 def mala_variant(w, w_new, logp, logp_new, grad_logp, grad_logp_new, eps):
     """Correct, via normal log-densities of both proposal moves and an explicit minimum."""
-    fwd = torch.distributions.Normal(w + eps / 2 * grad_logp, math.sqrt(eps)).log_prob(w_new).sum(-1)
-    bwd = torch.distributions.Normal(w_new + eps / 2 * grad_logp_new, math.sqrt(eps)).log_prob(w).sum(-1)
+    sd = torch.as_tensor(eps, dtype=w.dtype, device=w.device).sqrt()  # eps: a number or per chain (C, 1)
+    fwd = torch.distributions.Normal(w + eps / 2 * grad_logp, sd).log_prob(w_new).sum(-1)
+    bwd = torch.distributions.Normal(w_new + eps / 2 * grad_logp_new, sd).log_prob(w).sum(-1)
     return torch.minimum(logp_new + bwd - logp - fwd, torch.zeros_like(logp))
 
 
@@ -549,3 +550,160 @@ def test_chain_exact_judge_passes_the_reference_and_a_float64_variant_over_seeds
                 ref = sgld.sgld_chain(**copy.deepcopy(case.kwargs))
                 assert chk.judge_chain(case, ref, ref) is None, (seed, case.label)
                 assert chk.judge_chain(case, ref, chain_in_float64(**copy.deepcopy(case.kwargs))) is None
+
+
+# ----------------------------------------------------------------------------- hints derived from the failure
+
+
+def _messages(exercise_id, fn, suite):
+    result = judge(exercise_id, collect(exercise_id, fn, suite, CPU), suite, CPU)
+    return [v.message for v in result.verdicts if v.message is not None]
+
+
+def _step(half=1.0, noise=math.sqrt, loc_sign=1.0, use_w_star=True, nbeta_power=1):
+    def f(w, grad, w_star, eps, nbeta, gamma, noise_):
+        loc = w - w_star if use_w_star else w
+        return w - half * (eps / 2) * (nbeta**nbeta_power * grad + loc_sign * gamma * loc) + noise(eps) * noise_
+    return lambda w, grad, w_star, eps, nbeta, gamma, noise: f(w, grad, w_star, eps, nbeta, gamma, noise)
+
+
+STEP_HINTS = {  # a mistake the learner makes: (the step, words of the hint it must get)
+    "missing factor 1/2": (_step(half=2.0), "the factor 1/2 is missing"),
+    "noise scaled by eps": (_step(noise=lambda e: e), "scaled by eps instead of sqrt(eps)"),
+    "sign of gamma": (_step(loc_sign=-1.0), "pushes away from w*"),
+    "w* ignored": (_step(use_w_star=False), "w* is ignored"),
+    "nbeta missing": (_step(nbeta_power=0), "nbeta is missing"),
+    "nbeta twice": (_step(nbeta_power=2), "nbeta is applied twice"),
+}
+ALL_STEP_HINTS = [h for _, h in STEP_HINTS.values()] + ["goes uphill", "sqrt(2 eps)"]
+
+
+@pytest.mark.parametrize("name", sorted(STEP_HINTS))
+def test_step_mistake_gets_its_own_hint_only(name):
+    """Each mistake fails both suites with its hint, and no other mistake's hint."""
+    fn, hint = STEP_HINTS[name]
+    for suite in SUITES:
+        msgs = _messages("sgld.sgld_step", fn, suite)
+        assert msgs, (name, suite)
+        for m in msgs:
+            assert hint in m, m
+            assert not [h for h in ALL_STEP_HINTS if h != hint and h in m], m
+
+
+def test_step_two_mistakes_get_both_hints():
+    def f(w, grad, w_star, eps, nbeta, gamma, noise):
+        return w - eps * (nbeta * grad + gamma * w) + math.sqrt(eps) * noise
+    msgs = _messages("sgld.sgld_step", f, "visible")
+    assert len(msgs) == 2 and all("factor 1/2" in m and "w* is ignored" in m for m in msgs)
+
+
+def test_step_unrelated_error_gets_no_hint():
+    def f(w, grad, w_star, eps, nbeta, gamma, noise):
+        return sgld.sgld_step(w, grad, w_star, eps, nbeta, gamma, noise) + 0.01
+    for m in _messages("sgld.sgld_step", f, "visible"):
+        assert "except that" not in m and not [h for h in ALL_STEP_HINTS if h in m], m
+
+
+def test_in_place_step_fails():
+    """A step that updates w in place (w.add_) is judged wrong: it changes the caller's tensor."""
+    def in_place(w, grad, w_star, eps, nbeta, gamma, noise):
+        return w.sub_((eps / 2) * (nbeta * grad + gamma * (w - w_star))).add_(math.sqrt(eps) * noise)
+    for suite in SUITES:
+        result = judge("sgld.sgld_step", collect("sgld.sgld_step", in_place, suite, CPU), suite, CPU)
+        assert result.n_passed == 0 and "in place" in str(result)
+
+
+def test_mala_dividing_after_the_sum_fails_the_per_chain_step_case():
+    """eps of shape (C, 1): dividing the summed norms by 2 eps broadcasts to (C, C)."""
+    def after_sum(w, w_new, logp, logp_new, grad_logp, grad_logp_new, eps):
+        fwd = -((w_new - w - eps / 2 * grad_logp) ** 2).sum(-1) / (2 * eps)
+        bwd = -((w - w_new - eps / 2 * grad_logp_new) ** 2).sum(-1) / (2 * eps)
+        return torch.clamp(logp_new - logp + bwd - fwd, max=0.0)
+    result = judge("sgld.mala_log_accept_ratio", collect("sgld.mala_log_accept_ratio", after_sum, "visible", CPU),
+                   "visible", CPU)
+    wrong = [v for v in result.verdicts if v.message is not None]
+    assert [v.label.startswith("one step size per chain") for v in wrong] == [True]
+
+
+def _acceptance_mistake(proposal="w*", logp="with gamma", grad="L"):
+    def f(target, W, w_star, nbeta, gamma, eps, noise):
+        kw = dict(target=target, W=W, w_star=w_star, nbeta=nbeta, gamma=gamma, eps=eps, noise=noise)
+        return chk._acceptance_with(kw, proposal, logp, grad)
+    return f
+
+
+def acceptance_from_log_density_with_grad_logp(target, W, w_star, nbeta, gamma, eps, noise):
+    """The learner's mistake as written: mala.log_density's gradient of log p handed to sgld_step."""
+    logp, grad_logp, _ = mala.log_density(target, W, nbeta, gamma)
+    W_new = sgld.sgld_step(W, grad_logp, w_star, eps, nbeta, gamma, noise)
+    logp_new, grad_logp_new, _ = mala.log_density(target, W_new, nbeta, gamma)
+    return torch.nan_to_num(mala.mala_log_accept_ratio(W, W_new, logp, logp_new, grad_logp, grad_logp_new, eps).exp(),
+                            nan=0.0)
+
+
+def acceptance_logp_without_gamma(target, W, w_star, nbeta, gamma, eps, noise):
+    """The learner's mistake as written: log p = -nbeta L, its gradient -nbeta grad L."""
+    loss, grad = target.loss_and_grad(W)
+    W_new = sgld.sgld_step(W, grad, w_star, eps, nbeta, gamma, noise)
+    loss_new, grad_new = target.loss_and_grad(W_new)
+    r = mala.mala_log_accept_ratio(W, W_new, -nbeta * loss, -nbeta * loss_new, -nbeta * grad, -nbeta * grad_new, eps)
+    return torch.nan_to_num(r.exp(), nan=0.0)
+
+
+ACCEPTANCE_HINTS = {
+    "proposal without gamma": (_acceptance_mistake(proposal="gamma 0"), "not localized at w*"),
+    "proposal at 0": (_acceptance_mistake(proposal="at 0"), "not localized at w*"),
+    "gamma missing from log p": (acceptance_logp_without_gamma, "gamma is missing from log p"),
+    "gamma missing from the value of log p": (_acceptance_mistake(logp="value without gamma"),
+                                              "gamma is missing from log p"),
+    "grad log p passed as grad": (acceptance_from_log_density_with_grad_logp, "grad log p was passed"),
+    "-grad log p passed as grad": (_acceptance_mistake(grad="-grad log p"), "-grad log p = nbeta grad L"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPTANCE_HINTS))
+def test_acceptance_mistake_gets_its_hint(name):
+    """Fails every case but at most one, with its hint on at least one case, and another mistake's hint only
+    where both give the same answer (listed as alternatives)."""
+    fn, hint = ACCEPTANCE_HINTS[name]
+    others = {h for _, h in ACCEPTANCE_HINTS.values()} - {hint}
+    for suite in SUITES:
+        msgs = _messages("sgld.langevin_acceptance", fn, suite)
+        assert len(msgs) >= len(chk._acceptance_cases(suite, CPU)) - 1, (name, suite)
+        hinted = [m for m in msgs if hint in m]
+        assert hinted, (name, suite)
+        for m in hinted:  # another mistake is named only where it gives the same answer, as a listed alternative
+            assert "one of these" in m or "Every proposal is rejected" in m or not [
+                h for h in others if h in m and h not in hint], m
+
+
+def test_acceptance_other_mistakes_get_no_false_hint():
+    for fn in ACCEPTANCE_MISTAKES.values():
+        for m in _messages("sgld.langevin_acceptance", fn, "visible"):
+            assert "except that" not in m, m
+
+
+def test_largest_step_bracket_stopping_at_the_gradient_descent_limit():
+    """A bisection on [0, 2/max a] passes where the answer is below 2/max a and fails the case near the
+    stability limit, with the bracket hint."""
+    def bracket_two(hessian_eigs, nbeta, gamma, tol):
+        a = nbeta * hessian_eigs + gamma
+        lo, hi = 0.0, 2 / a.max().item()
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if chk.relative_bias(hessian_eigs, nbeta, gamma, mid) <= tol else (lo, mid)
+        return lo
+    assert passes("sgld.largest_step", bracket_two, "visible")
+    msgs = _messages("sgld.largest_step", bracket_two, "hidden")
+    assert len(msgs) == 1 and "Check your bracket: SGLD's stationary law exists for ε·a < 4" in msgs[0], msgs
+
+
+def test_hidden_labels_name_kinds_not_values():
+    """No hidden label states a parameter's value (eps, nbeta, tol, kappa, a list, a decimal)."""
+    import re
+
+    from slt_lessons.checks.registry import get
+    for ex in ("sgld.sgld_step", "sgld.stationary_variance", "sgld.mala_log_accept_ratio", "sgld.sgld_chain",
+               "sgld.langevin_acceptance", "sgld.largest_step"):
+        for case in get(ex).cases("hidden", CPU):
+            assert not re.search(r"\d\.\d|\[|(eps|nbeta|tol|kappa)\s*=\s*\d", case.label), case.label

@@ -61,7 +61,7 @@ def test_minibatch_variances(out):
         assert abs(float(var) / float(exact) - 1) < 0.06
     ratio = {b: float(r) for b, _, _, r in rows}
     assert ratio["10"] > 4 / 3 and ratio["1"] > 4
-    nbeta = float(re.search(r"nbeta = ([\d.]+)", out).group(1))
+    nbeta = float(re.search(r"n = \d+, nbeta = ([\d.]+), eps", out).group(1))
     full_exact = float(rows[0][2])
     assert full_exact * nbeta == pytest.approx(1 / (1 - 0.1 / 4), rel=2e-3)  # eps * kappa = 0.1
 
@@ -97,3 +97,10 @@ def test_last_cell_names_the_check_command():
         "`.venv/bin/slt-course check my-work/l4_sgld/l4_sgld.ipynb`\n(that is where the README's set-up puts your "
         "copy; with the environment activated, `slt-course check l4_sgld.ipynb` in this folder works too)."
     )
+
+
+def test_step_demo_matches_gradient_descent_with_a_nonzero_w_star(out):
+    """Section 1: with w* = (0.5, 0.5) the noiseless step printed equals the gradient-descent step printed."""
+    sgld_line = re.search(r"SGLD step without noise:\s*(\[.*\])", out).group(1)
+    gd_line = re.search(r"gradient descent, eta = eps/2:\s*(\[.*\])", out).group(1)
+    assert sgld_line == gd_line == "[0.6875, -1.3375]"

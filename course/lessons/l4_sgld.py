@@ -73,15 +73,17 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST)
 # %% [exercise] sgld.sgld_step points=2
 
 # %% [markdown]
-# With the noise switched off, a step is a gradient-descent step of size $\varepsilon/2$ on $U$:
+# With the noise switched off, a step is a gradient-descent step of size $\varepsilon/2$ on $U$ (here with
+# $w^* = (0.5, 0.5)$, so the localization term pulls towards a point other than the origin):
 
 # %%
 step = yours(sgld_step)
 w = torch.tensor([1.0, -2.0], dtype=dtype, device=device)
+w_star = torch.tensor([0.5, 0.5], dtype=dtype, device=device)
 grad = 2 * w  # gradient of L(w) = |w|^2
-no_noise = step(w, grad, torch.zeros_like(w), eps=0.1, nbeta=3.0, gamma=0.5, noise=torch.zeros_like(w))
-print("SGLD step without noise:", no_noise.tolist())
-print("gradient descent, eta = eps/2:", (w - 0.05 * (3.0 * grad + 0.5 * w)).tolist())
+no_noise = step(w, grad, w_star, eps=0.1, nbeta=3.0, gamma=0.5, noise=torch.zeros_like(w))
+print("SGLD step without noise:      ", no_noise.tolist())
+print("gradient descent, eta = eps/2:", (w - 0.05 * (3.0 * grad + 0.5 * (w - w_star))).tolist())
 
 # %% [markdown]
 # ## 2. A chain, checked against the exact posterior
@@ -315,14 +317,16 @@ for b in [None, 100, 10, 1]:
 #
 # **Exercise 5.** Return $\log\alpha$ for a batch of proposals: `w`, `w_new` and the gradients of $\log p$ at
 # both have shape `(..., d)`; `logp`, `logp_new` have shape `(...)`; the squared norms in $\log q$ sum over
-# the last dimension. ($\log q(b\mid a) = -\lVert b - a - \frac\varepsilon2\nabla\log p(a)\rVert^2/(2\varepsilon)$ + a
+# the last dimension. `eps` is a number or a tensor that broadcasts against `w`, such as one step size per
+# chain of shape `(C, 1)` (as `mala.sample_mala` uses); the result has the shape of `logp` either way. ($\log q(b\mid a) = -\lVert b - a - \frac\varepsilon2\nabla\log p(a)\rVert^2/(2\varepsilon)$ + a
 # constant that cancels.)
 
 # %% [exercise] sgld.mala_log_accept_ratio points=2
 
 # %% [markdown]
 # MALA on the Gaussian target of section 3, at step sizes where SGLD is badly biased, built from your
-# `sgld_step` (the proposal), your `mala_log_accept_ratio` and your `stationary_variance`:
+# `sgld_step` (the proposal) and your `mala_log_accept_ratio`. The SGLD column is not a simulation: it is
+# the exact stationary variance of section 3 (your `stationary_variance`), beside MALA's simulated one.
 
 # %%
 step, log_accept, variance = yours(sgld_step), yours(mala_log_accept_ratio), yours(stationary_variance)
@@ -331,7 +335,7 @@ a = kappa + gamma
 C, T = (500, 300) if FAST else (2000, 800)
 g = generator(4, device)
 print(f"Monte Carlo error of a variance*a from {C} chains: about sqrt(2/C) = {math.sqrt(2 / C):.3f}")
-print("eps*a   SGLD variance*a   MALA variance*a   acceptance")
+print("eps*a   SGLD variance*a (exact, section 3)   MALA variance*a (simulated)   acceptance")
 for eps in [0.05, 0.2, 0.33]:
     w = torch.zeros(C, 1, dtype=dtype, device=device)
     logp = lambda w: -(a / 2) * (w**2).sum(-1)  # noqa: E731
@@ -344,7 +348,7 @@ for eps in [0.05, 0.2, 0.33]:
         accept = torch.rand(C, generator=g, dtype=dtype, device=device).log() < log_alpha
         w = torch.where(accept[:, None], w_new, w)
         accepted += accept.double().mean().item() / T
-    print(f"{eps * a:5.2f}   {variance(kappa, gamma, eps) * a:15.3f}   {w.var().item() * a:15.3f}   {accepted:10.3f}")
+    print(f"{eps * a:5.2f}   {variance(kappa, gamma, eps) * a:34.3f}   {w.var().item() * a:27.3f}   {accepted:10.3f}")
 
 # %% [markdown]
 # The corrected chain has variance $1/a$ at every step size, up to the printed Monte Carlo error (within three

@@ -32,6 +32,7 @@ two-sided at level ``ALPHA``) say whether the law is right besides.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -58,10 +59,13 @@ def _dtype_name(dtype) -> str:
 # ----------------------------------------------------------------------------- sgld_step
 
 
-def _step_case(label, seed, device, shape, eps, nbeta, gamma, dtype=F64, noise_scale=1.0):
+def _step_case(label, seed, device, shape, eps, nbeta, gamma, dtype=F64, noise_scale=1.0, values=False):
+    """``values``: the label states the numbers (visible cases; round numbers only)."""
     d = shape[-1]
+    chains = f"one chain in {d}-D" if len(shape) == 1 else f"{shape[0]} chains in {d}-D"
+    detail = f", eps = {eps:g}, nbeta = {nbeta:g}, gamma = {gamma:g}" if values else ""
     return Case(
-        f"{label}: w of shape {tuple(shape)}, eps={eps}, nbeta={nbeta}, gamma={gamma}, {_dtype_name(dtype)}",
+        f"{label}: {chains}{detail}, {_dtype_name(dtype)}",
         dict(
             w=_randn(shape, seed, device, dtype),
             grad=_randn(shape, seed + 1, device, dtype, scale=3.0),
@@ -75,28 +79,78 @@ def _step_case(label, seed, device, shape, eps, nbeta, gamma, dtype=F64, noise_s
 def _step_cases(suite, device):
     if suite == "visible":
         return [
-            _step_case("one chain", 1, device, (3,), eps=0.01, nbeta=5.0, gamma=2.0),
-            _step_case("8 chains", 11, device, (8, 2), eps=0.1, nbeta=0.5, gamma=10.0),
+            _step_case("one chain", 1, device, (3,), eps=0.01, nbeta=5.0, gamma=2.0, values=True),
+            _step_case("a batch of chains", 11, device, (8, 2), eps=0.1, nbeta=0.5, gamma=10.0, values=True),
         ]
     return [
         _step_case("no noise (a gradient-descent step of size eps/2)", 21, device, (4, 3), eps=0.2, nbeta=3.0,
                    gamma=1.0, noise_scale=0.0),
         _step_case("nbeta = n/log n for n = 10^4, small step", 31, device, (16, 5), eps=1e-4,
                    nbeta=1e4 / math.log(1e4), gamma=100.0),
-        _step_case("no localization", 41, device, (6, 4), eps=0.05, nbeta=2.0, gamma=0.0),
+        _step_case("no localization (gamma = 0)", 41, device, (6, 4), eps=0.05, nbeta=4.0, gamma=0.0),
+        _step_case("tempered below 1, strong localization", 61, device, (5, 3), eps=0.02, nbeta=0.3, gamma=20.0),
         _step_case("float32", 51, device, (32, 3), eps=0.01, nbeta=20.0, gamma=5.0, dtype=F32),
     ]
+
+
+# Each plausible mistake as a choice among ways of writing one part of the step (the first is right):
+# w + direction * (eps/2) * half * (nbeta^k grad + loc_sign gamma (w - w*?)) + scale(eps) noise.
+_STEP_PARTS = {
+    "half": {1.0: "", 2.0: "the factor 1/2 is missing: the drift is -(eps/2)(...), half of eps times the gradient"},
+    "noise": {"sqrt": "", "eps": "the noise is scaled by eps instead of sqrt(eps) (the Euler-Maruyama step of "
+                                 "dB_t has variance eps, so its scale is sqrt(eps))",
+              "sqrt2": "the noise is scaled by sqrt(2 eps) (the other Langevin convention) instead of sqrt(eps)"},
+    "loc_sign": {1.0: "", -1.0: "the localization pushes away from w*: its term inside the bracket is "
+                                "+gamma (w - w*), so that the step pulls towards w*"},
+    "w_star": {True: "", False: "w* is ignored: the localization term is gamma (w - w*), not gamma w "
+                                "(the demonstration after this exercise uses a nonzero w*)"},
+    "nbeta": {1: "", 0: "nbeta is missing: grad is the gradient of L, and the drift has nbeta times it",
+              2: "nbeta is applied twice (grad is the gradient of L, not yet times nbeta)"},
+    "direction": {-1.0: "", 1.0: "the drift goes uphill: the step is w - (eps/2)(...), gradient descent plus noise"},
+}
+
+
+def _step_with(kw, half, noise, loc_sign, w_star, nbeta, direction):
+    eps = kw["eps"]
+    loc = kw["w"] - kw["w_star"] if w_star else kw["w"]
+    drift = kw["nbeta"] ** nbeta * kw["grad"] + loc_sign * kw["gamma"] * loc
+    scale = {"sqrt": math.sqrt(eps), "eps": eps, "sqrt2": math.sqrt(2 * eps)}[noise]
+    return kw["w"] + direction * (eps / 2) * half * drift + scale * kw["noise"]
+
+
+_step_close = tensor_close(rtol=1e-10, atol=1e-10, rtol32=1e-5, atol32=1e-4)
+
+
+def judge_step(case: Case, expected, got) -> str | None:
+    """Entry by entry; a wrong step is compared with every combination of the plausible mistakes
+    (``_STEP_PARTS``), and the fewest-mistakes combination it matches is named."""
+    msg = _step_close(case, expected, got)
+    if msg is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return msg
+    names = list(_STEP_PARTS)
+    matches = []
+    for choice in itertools.product(*(_STEP_PARTS[k] for k in names)):
+        wrong = [_STEP_PARTS[k][c] for k, c in zip(names, choice) if _STEP_PARTS[k][c]]
+        if wrong and _step_close(case, _step_with(case.kwargs, *choice), got) is None:
+            matches.append(wrong)
+    if matches:
+        msg += "\n  Your step matches an SGLD step except that " + "; and ".join(min(matches, key=len)) + "."
+    return msg
 
 
 register(Exercise(
     id="sgld.sgld_step",
     reference=sgld.sgld_step,
     cases=_step_cases,
-    judge=tensor_close(rtol=1e-10, atol=1e-10, rtol32=1e-5, atol32=1e-4),
+    judge=judge_step,
     notes=(
         "Elementwise: float64 round-off ~1e-15 relative on terms of size <= 10^2; float32 ~6e-8 relative per "
         "operation on terms <= 10^2, so 1e-4 absolute. Every case has eps != 1 (noise*eps != noise*sqrt(eps)), "
-        "nbeta != 1 (nbeta^2 != nbeta) and w != w* (the sign of the localization term shows)."
+        "nbeta != 1 (nbeta^2 != nbeta, nbeta grad != grad), w* != 0 and w != w* (the sign of the localization "
+        "term and an ignored w* show). A wrong step is matched, with the same tolerance, against all 192 "
+        "combinations of six plausible mistakes (factor 1/2, noise scale eps or sqrt(2 eps), sign of gamma, "
+        "w* ignored, nbeta missing or squared, uphill drift); the hint names the fewest-mistakes match, and "
+        "none is shown when nothing matches."
     ),
 ))
 
@@ -118,9 +172,9 @@ def _variance_cases(suite, device):
     return [
         Case("step sizes near the stability limit eps*(kappa+gamma) -> 4",
              dict(kappa=t(3.0), gamma=t(1.0), eps=t([0.5, 0.9, 0.99]))),
-        Case("kappa and eps broadcast: kappa of shape (4, 1), eps of shape (3,), gamma = 2.5",
+        Case("kappa and eps broadcast against each other: a column of curvatures, a row of step sizes",
              dict(kappa=t([[0.1], [1.0], [10.0], [1000.0]]), gamma=t(2.5), eps=t([1e-5, 1e-4, 1e-3]))),
-        Case("float32, kappa = n/log n for n = 1000, gamma = 100",
+        Case("float32, kappa = n/log n for n = 1000, strong localization",
              dict(kappa=t(1000 / math.log(1000), F32), gamma=t(100.0, F32), eps=t([1e-4, 1e-3, 5e-3], F32))),
     ]
 
@@ -162,30 +216,35 @@ def _quartic(w, nbeta, gamma, w_star):
     return logp, -nbeta * w**3 - gamma * (w - w_star)
 
 
-def _mala_case(label, seed, device, shape, eps, nbeta=10.0, gamma=1.0, dtype=F64):
+def _mala_case(label, seed, device, shape, eps, nbeta=10.0, gamma=1.0, dtype=F64, values=False):
+    """``eps`` a number, or a list of one step size per chain (passed as a ``(C, 1)`` tensor)."""
     w = _randn(shape, seed, "cpu", scale=0.7)
     w_star = torch.zeros(shape[-1], dtype=F64)
     logp, grad = _quartic(w, nbeta, gamma, w_star)
     noise = _randn(shape, seed + 1, "cpu")
-    w_new = w + (eps / 2) * grad + math.sqrt(eps) * noise  # a Langevin proposal
+    e = torch.tensor(eps, dtype=F64)[:, None] if isinstance(eps, list) else torch.tensor(eps, dtype=F64)
+    w_new = w + (e / 2) * grad + e.sqrt() * noise  # a Langevin proposal
     logp_new, grad_new = _quartic(w_new, nbeta, gamma, w_star)
     to = dict(device=device, dtype=dtype)
+    detail = f", eps = {eps:g}, quartic target nbeta = {nbeta:g}" if values else ""
     return Case(
-        f"{label}: w of shape {tuple(shape)}, eps={eps}, quartic target nbeta={nbeta}, {_dtype_name(dtype)}",
+        f"{label}: w of shape {tuple(shape)}{detail}, {_dtype_name(dtype)}",
         dict(w=w.to(**to), w_new=w_new.to(**to), logp=logp.to(**to), logp_new=logp_new.to(**to),
-             grad_logp=grad.to(**to), grad_logp_new=grad_new.to(**to), eps=eps),
+             grad_logp=grad.to(**to), grad_logp_new=grad_new.to(**to), eps=e.to(**to) if isinstance(eps, list) else eps),
     )
 
 
 def _mala_cases(suite, device):
     if suite == "visible":
         return [
-            _mala_case("one chain in 2-D (a rejected proposal)", 8, device, (2,), eps=0.05),
-            _mala_case("20 chains in 3-D", 11, device, (20, 3), eps=0.02),
+            _mala_case("one chain in 2-D (a rejected proposal)", 8, device, (2,), eps=0.05, values=True),
+            _mala_case("20 chains in 3-D", 11, device, (20, 3), eps=0.02, values=True),
+            _mala_case("one step size per chain: eps a tensor of shape (C, 1), broadcast against w", 15, device,
+                       (6, 3), eps=[0.01, 0.02, 0.05, 0.1, 0.2, 0.3]),
         ]
     return [
         _mala_case("200 chains in 1-D, large step (many rejections)", 21, device, (200, 1), eps=0.3),
-        _mala_case("chains in a (5, 4, 6) batch", 31, device, (5, 4, 6), eps=0.01, nbeta=30.0),
+        _mala_case("chains in a (5, 4, 6) batch, a stiffer target", 31, device, (5, 4, 6), eps=0.01, nbeta=30.0),
         _mala_case("float32, 50 chains in 10-D", 41, device, (50, 10), eps=0.02, dtype=F32),
     ]
 
@@ -199,7 +258,8 @@ register(Exercise(
         "Differences of log-densities and of squared norms / (2 eps), each of size <= 10^3: float64 round-off "
         "<= 1e-12 absolute; float32 ~6e-8 * 10^3 * (a sum over 10 coordinates) ~ 1e-4 absolute, allowed 2e-3. "
         "Every case mixes accepted (ratio clamped at 0) and rejected proposals, so a missing min(0, .), a lost "
-        "proposal term or a wrong sign in q shows."
+        "proposal term or a wrong sign in q shows. A visible case passes eps as a (C, 1) tensor of per-chain steps "
+        "(as sample_mala does), so dividing by 2 eps after the sum over the last dim (shape (C, C)) fails."
     ),
 ))
 
@@ -220,7 +280,7 @@ class QuadraticGrad:
         return f"QuadraticGrad(a={self.a.tolist()}, m={self.m.tolist()})"
 
 
-def _chain_case(label, *, seed, device, dtype, n_chains, a, m, w_star, start, eps, nbeta, gamma, n_steps):
+def _chain_case(label, *, seed, device, dtype, n_chains, a, m, w_star, start, eps, nbeta, gamma, n_steps, values):
     """``n_chains`` chains on the diagonal quadratic (a, m), all started at ``start``; ``n_chains=None``:
     one chain, ``w0`` of shape ``(d,)``."""
     def t(v):
@@ -229,10 +289,11 @@ def _chain_case(label, *, seed, device, dtype, n_chains, a, m, w_star, start, ep
     gen = torch.Generator(device=device)
     gen.manual_seed(seed)
     w0 = t(start).clone() if n_chains is None else t(start).expand(n_chains, len(a)).clone()
-    chains = f"one chain, w0 of shape ({len(a)},)" if n_chains is None else f"{n_chains} chains x {len(a)} coordinates"
+    chains = f"one chain, w0 of shape ({len(a)},)" if n_chains is None else f"a batch of chains in {len(a)}-D"
+    detail = (f", {n_steps} steps, eps = {eps:g}, nbeta = {nbeta:g}, gamma = {gamma:g}, quadratic L with curvatures "
+              f"a = {a}" if values else ", a quadratic loss")
     return Case(
-        f"{label}: {chains}, {n_steps} steps, eps={eps}, nbeta={nbeta}, gamma={gamma}, quadratic L with "
-        f"curvatures a={a}, {_dtype_name(dtype)}",
+        f"{label}: {chains}{detail}, {_dtype_name(dtype)}",
         dict(grad_fn=QuadraticGrad(t(a), t(m)), w0=w0, w_star=t(w_star),
              eps=eps, nbeta=nbeta, gamma=gamma, n_steps=n_steps, generator=gen),
     )
@@ -254,10 +315,10 @@ _CHAIN_SPECS = {
         ("float32, far start", 101, F32,
          dict(n_chains=128, a=[0.5, 1.0, 3.0], m=[0.0, 1.0, -1.0], w_star=[1.0, 0.0, 0.0],
               start=[-4.0, 4.0, 2.0], eps=0.04, nbeta=10.0, gamma=4.0, n_steps=30)),
-        ("large step, eps*(nbeta*a + gamma) up to 1", 102, F64,
+        ("a large step, far from w*", 102, F64,
          dict(n_chains=128, a=[1.0, 4.0], m=[0.0, 0.0], w_star=[2.0, -2.0], start=[-3.0, 3.0],
               eps=0.1, nbeta=2.0, gamma=2.0, n_steps=30)),
-        ("one coordinate, strong localization", 103, F64,
+        ("one coordinate, strong tempering and localization", 103, F64,
          dict(n_chains=512, a=[0.1], m=[3.0], w_star=[0.0], start=[1.0],
               eps=0.01, nbeta=100.0, gamma=50.0, n_steps=30)),
     ],
@@ -267,7 +328,8 @@ _CHAIN_SPECS = {
 def chain_cases(suite: str, device: torch.device, seed: int | None = None) -> list[Case]:
     """The cases of ``sgld_chain``; ``seed`` replaces the suite's fixed seeds (calibration tests)."""
     return [
-        _chain_case(label, seed=s if seed is None else 1000 * seed + i, device=device, dtype=dtype, **kw)
+        _chain_case(label, seed=s if seed is None else 1000 * seed + i, device=device, dtype=dtype,
+                    values=suite == "visible", **kw)
         for i, (label, s, dtype, kw) in enumerate(_CHAIN_SPECS[suite])
     ]
 
@@ -471,15 +533,17 @@ class BananaPotential:
         return "BananaPotential()"
 
 
-def _acceptance_case(label, seed, device, n_chains, d, eps, nbeta, gamma, dtype=F64, spread=0.5, blown_up=0):
+def _acceptance_case(label, seed, device, n_chains, d, eps, nbeta, gamma, dtype=F64, spread=0.5, blown_up=0,
+                     values=False):
     """Chains around w* (``blown_up`` of them moved to |w| = 1e80, where the proposal overflows to NaN)."""
     w_star = _randn((d,), seed, device, dtype, scale=0.3)
     target = potential_target(BananaPotential(), w_star)
     W = w_star + _randn((n_chains, d), seed + 1, device, dtype, scale=spread)
     if blown_up:
         W[:blown_up, 0] = 1e80
+    detail = f", eps = {eps:g}, nbeta = {nbeta:g}, gamma = {gamma:g}" if values else ""
     return Case(
-        f"{label}: {n_chains} chains in {d}-D, eps={eps}, nbeta={nbeta}, gamma={gamma}, {_dtype_name(dtype)}",
+        f"{label}: {n_chains} chains in {d}-D{detail}, {_dtype_name(dtype)}",
         dict(target=target, W=W, w_star=w_star,
              nbeta=nbeta, gamma=gamma, eps=eps, noise=_randn((n_chains, d), seed + 2, device, dtype)),
     )
@@ -488,10 +552,10 @@ def _acceptance_case(label, seed, device, n_chains, d, eps, nbeta, gamma, dtype=
 def _acceptance_cases(suite, device):
     if suite == "visible":
         return [
-            _acceptance_case("small step", 1, device, 6, 2, eps=1e-2, nbeta=20.0, gamma=5.0),
-            _acceptance_case("larger step", 11, device, 6, 3, eps=5e-2, nbeta=20.0, gamma=5.0),
+            _acceptance_case("small step", 1, device, 6, 2, eps=1e-2, nbeta=20.0, gamma=5.0, values=True),
+            _acceptance_case("larger step", 11, device, 6, 3, eps=5e-2, nbeta=20.0, gamma=5.0, values=True),
             _acceptance_case("two chains that have blown up (their proposals overflow: NaN counts as 0)", 16, device,
-                             6, 2, eps=1e-2, nbeta=20.0, gamma=5.0, blown_up=2),
+                             6, 2, eps=1e-2, nbeta=20.0, gamma=5.0, blown_up=2, values=True),
         ]
     return [
         _acceptance_case("a step size that rejects often", 21, device, 40, 2, eps=0.1, nbeta=30.0, gamma=1.0),
@@ -501,15 +565,86 @@ def _acceptance_cases(suite, device):
     ]
 
 
+# Plausible mistakes, each a choice among ways of writing one part (the first is right).
+_ACCEPTANCE_PARTS = {
+    "proposal": {"w*": "", "gamma 0": "the proposal is not localized at w*: make it with "
+                 "sgld.sgld_step(W, grad, w_star, eps, nbeta, gamma, noise), gamma included",
+                 "at 0": "the proposal is not localized at w*: pass w_star to sgld.sgld_step (not zeros)"},
+    "logp": {"with gamma": "", "value without gamma": "gamma is missing from log p: log p(w) = -nbeta L_n(w) - "
+             "(gamma/2)|w - w*|^2 (mala.log_density includes it)", "without gamma": "gamma is missing from log p "
+             "and its gradient: log p(w) = -nbeta L_n(w) - (gamma/2)|w - w*|^2 (mala.log_density includes it)"},
+    "grad": {"L": "", "grad log p": "grad log p was passed as sgld_step's grad; that argument is grad L_n (the "
+             "loss's gradient, before nbeta and without gamma): take it from target.loss_and_grad(W)",
+             "-grad log p": "-grad log p = nbeta grad L + gamma (w - w*) was passed as sgld_step's grad; that "
+             "argument is grad L_n alone (sgld_step multiplies by nbeta and adds gamma itself)"},
+}
+
+
+def _acceptance_with(kw, proposal, logp, grad):
+    target, W, w_star = kw["target"], kw["W"], kw["w_star"]
+    nbeta, gamma, eps = kw["nbeta"], kw["gamma"], kw["eps"]
+
+    def log_density(X):
+        loss, g = target.loss_and_grad(X)
+        diff = X - w_star
+        lp = -nbeta * loss - (0.0 if logp == "value without gamma" else gamma / 2) * (diff**2).sum(-1)
+        if logp == "without gamma":
+            lp = -nbeta * loss
+        return lp, -(nbeta * g + (0.0 if logp == "without gamma" else gamma) * diff)
+
+    lp, glp = log_density(W)
+    g = {"L": target.loss_and_grad(W)[1], "grad log p": glp, "-grad log p": -glp}[grad]
+    W_new = sgld.sgld_step(W, g, w_star if proposal != "at 0" else torch.zeros_like(w_star), eps, nbeta,
+                           0.0 if proposal == "gamma 0" else gamma, kw["noise"])
+    lp_new, glp_new = log_density(W_new)
+    return torch.nan_to_num(mala.mala_log_accept_ratio(W, W_new, lp, lp_new, glp, glp_new, eps).exp(), nan=0.0)
+
+
+_acceptance_close = tensor_close(rtol=1e-8, atol=1e-9, rtol32=1e-3, atol32=2e-3)
+
+
+def judge_acceptance(case: Case, expected, got) -> str | None:
+    """Entry by entry; a wrong answer is compared with the combinations of the plausible mistakes
+    (``_ACCEPTANCE_PARTS``), and the fewest-mistakes combinations it matches are named. Probabilities
+    that are all 0 or 1 match many mistakes at once: then only an all-rejected answer gets a hint,
+    naming every mistake that rejects all here."""
+    msg = _acceptance_close(case, expected, got)
+    if msg is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape:
+        return msg
+    g = _f64(got)
+    informative = bool(((g > 1e-6) & (g < 1 - 1e-6)).any())
+    if not informative and not bool((g.abs() <= 1e-9).all()):
+        return msg
+    names = list(_ACCEPTANCE_PARTS)
+    matches = []
+    for choice in itertools.product(*(_ACCEPTANCE_PARTS[k] for k in names)):
+        wrong = [_ACCEPTANCE_PARTS[k][c] for k, c in zip(names, choice) if _ACCEPTANCE_PARTS[k][c]]
+        if wrong and _acceptance_close(case, _acceptance_with(case.kwargs, *choice), got) is None:
+            matches.append(wrong)
+    fewest = [m for m in matches if len(m) == min(map(len, matches))] if matches else []
+    if not fewest:
+        return msg
+    if not informative:
+        return msg + ("\n  Every proposal is rejected here. Mistakes that do that on this case: "
+                      + "; or ".join("; and ".join(m) for m in fewest) + ".")
+    if len(fewest) == 1:
+        return msg + "\n  Your acceptance matches the right one except that " + "; and ".join(fewest[0]) + "."
+    return msg + ("\n  Your acceptance matches the right one but for one of these: "
+                  + "; or ".join("; and ".join(m) for m in fewest) + ".")
+
+
 register(Exercise(
     id="sgld.langevin_acceptance",
     reference=diagnostics.langevin_acceptance,
     cases=_acceptance_cases,
-    judge=tensor_close(rtol=1e-8, atol=1e-9, rtol32=1e-3, atol32=2e-3),
+    judge=judge_acceptance,
     notes=(
         "exp of a log-ratio of size <= 10^2 computed in float64 (round-off <= 1e-12); float32: the log-ratio is "
         "good to ~1e-4 absolute (terms <= 10^2 times 6e-8 times a few operations), and exp(.) <= 1 keeps that "
-        "absolute. Each case mixes accepted and rejected proposals."
+        "absolute. Each case mixes accepted and rejected proposals. A wrong answer is matched, with the same "
+        "tolerance, against the 26 combinations of three plausible mistakes (a proposal without gamma or at 0 "
+        "instead of w*, gamma missing from log p, grad log p passed as grad L); the hint names the fewest-mistakes "
+        "match, and none is shown when nothing matches."
     ),
 ))
 
@@ -527,17 +662,18 @@ def relative_bias(hessian_eigs, nbeta, gamma, eps) -> float:
     return (share / (1 - eps * a / 4)).sum().item() / share.sum().item() - 1
 
 
-def _largest_case(label, device, h, nbeta, gamma, tol):
-    return Case(f"{label}: {len(h)} Hessian eigenvalue{'s' if len(h) > 1 else ''}, nbeta={nbeta:.6g}, gamma={gamma}, "
-                f"tol={tol}", dict(hessian_eigs=torch.tensor(h, dtype=F64, device=device), nbeta=nbeta, gamma=gamma,
+def _largest_case(label, device, h, nbeta, gamma, tol, values=False):
+    detail = f", nbeta = {nbeta:g}, gamma = {gamma:g}, tol = {tol:g}" if values else ""
+    return Case(f"{label}: {len(h)} Hessian eigenvalue{'s' if len(h) > 1 else ''}{detail}", dict(hessian_eigs=torch.tensor(h, dtype=F64, device=device), nbeta=nbeta, gamma=gamma,
                                    tol=tol))
 
 
 def _largest_step_cases(suite, device):
     if suite == "visible":
         return [
-            _largest_case("one direction", device, [2.0], 50.0, 10.0, 0.05),
-            _largest_case("three directions of different curvature", device, [4.0, 1.0, 0.25], 100.0, 1.0, 0.02),
+            _largest_case("one direction", device, [2.0], 50.0, 10.0, 0.05, values=True),
+            _largest_case("three directions of different curvature", device, [4.0, 1.0, 0.25], 100.0, 1.0, 0.02,
+                          values=True),
         ]
     return [
         _largest_case("one stiff direction and nine soft ones", device, [10.0] + [0.01] * 9, 20.0, 5.0, 0.05),
@@ -545,10 +681,10 @@ def _largest_step_cases(suite, device):
                    0.03),
         _largest_case("no localization (gamma = 0)", device, [3.0, 1.0], 10.0, 0.0, 0.1),
         _largest_case("localization stronger than the curvature", device, [0.5, 0.1], 10.0, 100.0, 0.02),
-        _largest_case("nbeta = n/log n for n = 10^4, tolerance 1%", device, [5.0, 2.0, 1.0, 0.5, 0.1],
+        _largest_case("nbeta = n/log n for n = 10^4, a tight tolerance", device, [5.0, 2.0, 1.0, 0.5, 0.1],
                    1e4 / math.log(1e4), 100.0, 0.01),
-        _largest_case("a loose tolerance (50%)", device, [1.0, 1e-3], 100.0, 1.0, 0.5),
-        _largest_case("a tolerance of 400%: a step near the stability limit", device, [2.0, 1.0], 5.0, 1.0, 4.0),
+        _largest_case("a loose tolerance, one stiff and one nearly flat direction", device, [1.0, 1e-3], 100.0, 1.0, 0.5),
+        _largest_case("a very loose tolerance: a step near the stability limit", device, [2.0, 1.0], 5.0, 1.0, 4.0),
     ]
 
 
@@ -568,6 +704,9 @@ def _step_mistakes(h, nbeta, gamma, tol) -> dict[str, float]:
         "kappa_i/(kappa_i + gamma) (a flat direction contributes nothing)": lambda: _weighted(torch.ones_like(a), a, tol),
         "that is the bias of the variance sum_i v_i; the estimate nbeta(L(w) - L(w*)) = sum_i kappa_i w_i^2 / 2 "
         "weights direction i by kappa_i": lambda: _weighted(1 / a, a, tol),
+        "your step stops at eps*a = 2 along the stiffest direction, the limit of gradient descent with step eps. "
+        "Check your bracket: SGLD's stationary law exists for ε·a < 4 (v = 1/(a(1 - eps a/4)), section 3)":
+            lambda: 2 / a.max().item(),
     }
     out = {}
     for why, answer in answers.items():
@@ -632,9 +771,9 @@ register(Exercise(
     notes=(
         "A root of a smooth increasing function: brentq in float64 gets it to 2e-12 absolute (its default xtol), "
         "which is < 1e-6 relative since no case has eps* < 2e-6; bisection to 1e-8 relative does as well. Allowed: "
-        "1e-5 relative (the bias moves by < 1e-5 * its own size). A wrong answer is matched against six plausible "
+        "1e-5 relative (the bias moves by < 1e-5 * its own size). A wrong answer is matched against seven plausible "
         "wrong reasonings (nbeta or gamma left out, the stiffest direction alone, the linearised factor, equal "
-        "weights, the variance's bias) to say which one it follows; every case's correct answer differs from each "
+        "weights, the variance's bias, a root search bracketed at eps*a = 2) to say which one it follows; every case's correct answer differs from each "
         "of them by more than 1e-3 relative where that mistake is visible."
     ),
 ))
