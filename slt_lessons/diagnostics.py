@@ -25,18 +25,19 @@ def effective_sample_size(trace):
 
     γ_k = (1/N) Σ_{t} (x_t − x̄)(x_{t+k} − x̄). Geyer's initial positive sequence: M is the first m
     with Γ_m ≤ 0, so the sum stops just before it (all ⌊N/2⌋ pairs if none is ≤ 0) (Geyer 1992,
-    Statistical Science 7(4), Section 3.3). A constant trace returns N.
+    Statistical Science 7(4), Section 3.3). A constant trace returns N. Raises ``ValueError`` for a
+    trace that is not 1-D, not finite, or shorter than 4.
     """
     trace = require_finite("trace", require_ndim("trace", as_tensor("trace", trace), 1))
-    N = trace.shape[0]
+    N = len(trace)
     if N < 4:
         raise ValueError(f"trace must have at least 4 entries, got {N}")
     x = trace - trace.mean()
-    f = torch.fft.rfft(x, n=2 * N)  # zero-padded: no wrap-around
-    acov = torch.fft.irfft(f * f.conj(), n=2 * N)[:N] / N  # γ_k = (1/N) Σ_t x_t x_{t+k}
+    f = torch.fft.rfft(x, 2 * N)  # zero-padded to 2N: no wrap-around
+    acov = torch.fft.irfft(f * f.conj(), 2 * N)[:N]  # N·γ_k: the factor N cancels in τ
     if acov[0] <= 0:
-        return torch.tensor(float(N), dtype=trace.dtype, device=trace.device)
-    pairs = acov[: 2 * (N // 2)].reshape(-1, 2).sum(-1)
+        return trace.new_tensor(float(N))
+    pairs = acov[: 2 * (N // 2)].reshape(-1, 2).sum(1)
     nonpositive = (pairs <= 0).nonzero()
     M = int(nonpositive[0]) if len(nonpositive) else len(pairs)
     tau = -1 + 2 * pairs[:M].sum() / acov[0]
@@ -48,7 +49,8 @@ def split_rhat(traces):
 
     Each chain is cut into halves (the middle draw dropped when T is odd), giving m = 2C
     sequences of length n. With B = n/(m−1) Σ_j (ψ̄_j − ψ̄)², W the mean within-sequence
-    variance and var⁺ = (n−1)/n · W + B/n: R̂ = √(var⁺ / W).
+    variance (unbiased) and var⁺ = (n−1)/n · W + B/n: R̂ = √(var⁺ / W). Raises ``ValueError``
+    for traces that are not 2-D, not finite, or shorter than 4 draws per chain.
     """
     traces = require_finite("traces", require_ndim("traces", as_tensor("traces", traces), 2))
     C, T = traces.shape
@@ -56,8 +58,8 @@ def split_rhat(traces):
         raise ValueError(f"traces must have at least 4 draws per chain, got {T}")
     n = T // 2
     halves = torch.cat([traces[:, :n], traces[:, T - n :]])
-    B = n * halves.mean(1).var(unbiased=True)
-    W = halves.var(1, unbiased=True).mean()
+    B = n * halves.mean(1).var()  # torch's var is unbiased
+    W = halves.var(1).mean()
     var_plus = (n - 1) / n * W + B / n
     return torch.sqrt(var_plus / W)
 

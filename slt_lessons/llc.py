@@ -30,6 +30,7 @@ __all__ = [
     "llc_from_losses",
     "sgld_llc",
     "choose_eps",
+    "run_verdict",
     "pilot_draws",
     "LLCResult",
     "make_target",
@@ -92,9 +93,9 @@ def sgld_llc(loss_fn, w_star, n, gamma, eps, n_chains, n_steps, burn_in, generat
         W = step(W, grad, w_star, eps, nbeta, gamma, noise)
     losses = torch.stack(losses, 1)
     with torch.no_grad():
-        init_loss = loss_fn(w_star[None])[0]
+        init_loss = loss_fn(w_star[None]).squeeze()
     per_chain = llc.llc_from_losses(losses, init_loss, nbeta, burn_in)
-    y = nbeta * (losses[:, burn_in:] - init_loss)
+    y = nbeta * losses[:, burn_in:]  # y_c up to the shift nβ·L(w*), which var and ESS ignore
     ess = torch.stack([diagnostics.effective_sample_size(yc) for yc in y])
     se = torch.sqrt((y.var(1) / ess).sum()) / n_chains
     return per_chain.mean(), se, per_chain
@@ -112,9 +113,36 @@ def choose_eps(loss_fn, w_star, nbeta, gamma, draws):
     Returns a Python float.
     """
     points = torch.cat([w_star[None], draws])
-    hess = torch.stack([torch.autograd.functional.hessian(lambda w: loss_fn(w[None])[0], p) for p in points])
+    hess = torch.stack([torch.autograd.functional.hessian(lambda w: loss_fn(w[None]).squeeze(), p) for p in points])
     kappa_max = nbeta * float(torch.linalg.eigvalsh(hess).max())
     return 0.1 / (kappa_max + gamma)
+
+
+def run_verdict(rhat, ess, acceptance, estimate, se, estimate_half, se_half):
+    """Whether to trust an LLC estimate, from the diagnostics of its run.
+
+    The run at step ε has split R̂ ``rhat`` over its chains, effective sample sizes ``ess`` (one
+    per chain, shape ``(C,)``) and a mean MALA acceptance ``acceptance`` of its SGLD proposals; it
+    gave ``estimate`` ± ``se``; the same run at ε/2 gave ``estimate_half`` ± ``se_half``. Returns
+    one of ``"not mixed"``, ``"too few draws"``, ``"step too large"``, ``"step bias"``, ``"trust"``:
+    the first of the lesson's four rules that fails, in the lesson's order, or ``"trust"``.
+
+    Sources of the rules: split R̂ and its threshold, Gelman et al., *Bayesian Data Analysis*, 3rd
+    ed. (2013), Section 11.4; effective draws per chain, Vehtari, Gelman, Simpson, Carpenter &
+    Bürkner (2021, *Bayesian Analysis* 16(2):667–718); the MALA acceptance of SGLD proposals,
+    Furman & Lau (2024, arXiv:2402.03698); halving the step, lesson 4's bias 1/(1 − ε(κ + γ)/4).
+    """
+    # Each rule passes at equality: R̂ ≤ 1.1; mean ESS per chain ≥ 100 (Vehtari et al.: the total
+    # at least 100 times the number of chains); acceptance ≥ 0.9; |λ̂(ε) − λ̂(ε/2)| ≤ 3·√(SE² + SE_{ε/2}²).
+    if rhat > 1.1:
+        return "not mixed"
+    if float(ess.mean()) < 100:
+        return "too few draws"
+    if acceptance < 0.9:
+        return "step too large"
+    if abs(estimate - estimate_half) > 3 * math.hypot(se, se_half):
+        return "step bias"
+    return "trust"
 
 
 def pilot_draws(loss_fn, w_star, nbeta, gamma, eps, n_chains=100, n_steps=1000, seed=0):

@@ -23,6 +23,7 @@ REFERENCES = [
     ("llc.split_rhat", diagnostics.split_rhat),
     ("llc.sgld_llc", llc.sgld_llc),
     ("llc.choose_eps", llc.choose_eps),
+    ("llc.run_verdict", llc.run_verdict),
 ]
 
 
@@ -34,9 +35,19 @@ def passes(exercise_id, fn):
     return all(v.message is None for suite in SUITES for v in verdicts(exercise_id, fn, suite))
 
 
-def missed(exercise_id, fn):
-    """Labels of the cases (both suites) where a wrong function was judged right."""
-    return [v.label for suite in SUITES for v in verdicts(exercise_id, fn, suite) if v.message is None]
+def missed(exercise_id, fn, *, errors=True):
+    """Labels of the cases (both suites) where a wrong function was judged right (without the cases whose right
+    answer is a ValueError when ``errors`` is False: a mistake in the formula need not show there)."""
+    from slt_lessons.checks.registry import get
+
+    raising = {c.label for s in SUITES for c in get(exercise_id).cases(s, CPU) if c.raises is not None}
+    return [v.label for suite in SUITES for v in verdicts(exercise_id, fn, suite)
+            if v.message is None and (errors or v.label not in raising)]
+
+
+def wrong_visible(exercise_id, fn):
+    """The messages of the visible cases that ``fn`` gets wrong."""
+    return [v.message for v in verdicts(exercise_id, fn, "visible") if v.message]
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -57,12 +68,30 @@ def test_untouched_stubs_fail():
 # ----------------------------------------------------------------------------- default_nbeta
 
 
+def _checked_n(f):
+    """``f`` behind the validation the text asks for: a ValueError for an n that is not an int >= 2."""
+    def g(n):
+        if type(n) is not int or n < 2:
+            raise ValueError(f"n must be an int >= 2, got {n!r}")
+        return f(n)
+    return g
+
+
 def test_default_nbeta():
-    assert passes("llc.default_nbeta", lambda n: n * (1 / math.log(n)))
-    assert passes("llc.default_nbeta", lambda n: float(torch.tensor(n / math.log(n), dtype=torch.float64)))
+    assert passes("llc.default_nbeta", _checked_n(lambda n: n * (1 / math.log(n))))
+    assert passes("llc.default_nbeta", _checked_n(lambda n: float(torch.tensor(n / math.log(n), dtype=torch.float64))))
     for wrong in (lambda n: n * math.log(n), lambda n: n / math.log10(n), lambda n: 1 / math.log(n),
                   lambda n: n / math.log2(n)):
-        assert missed("llc.default_nbeta", wrong) == []
+        assert missed("llc.default_nbeta", _checked_n(wrong), errors=False) == []
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("no validation", lambda n: n / math.log(n)),
+    ("n >= 1 allowed", lambda n: n / math.log(n) if n >= 1 else (_ for _ in ()).throw(ValueError("n"))),
+    ("floats allowed", lambda n: float(n / math.log(n)) if n >= 2 else (_ for _ in ()).throw(ValueError("n"))),
+])
+def test_default_nbeta_validation_mistakes_fail_a_visible_case(name, wrong):
+    assert any("must raise ValueError" in m for m in wrong_visible("llc.default_nbeta", wrong)), name
 
 
 # ----------------------------------------------------------------------------- llc_from_losses
@@ -70,6 +99,8 @@ def test_default_nbeta():
 
 def losses_variant(losses, init_loss, nbeta, burn_in):
     """Correct: a loop over chains, summing the kept draws explicitly."""
+    if losses.dim() != 2 or not (0 <= burn_in < losses.shape[1]):
+        raise ValueError("losses must be (C, T) and 0 <= burn_in < T")
     kept = losses.shape[1] - burn_in
     return torch.stack([nbeta * (row[burn_in:].sum() / kept - init_loss) for row in losses])
 
@@ -91,6 +122,25 @@ LOSSES_MISTAKES = {
 
 def test_losses_variant_passes():
     assert passes("llc.llc_from_losses", losses_variant)
+
+
+LOSSES_VALIDATION_MISTAKES = {
+    "no validation": lambda losses, init_loss, nbeta, burn_in: nbeta * (losses[:, burn_in:].mean(1) - init_loss),
+    "burn_in = T allowed": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[:, burn_in:].mean(1) - init_loss) if losses.dim() == 2 and 0 <= burn_in <= losses.shape[1]
+        else (_ for _ in ()).throw(ValueError("bad")),
+    "negative burn_in allowed": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[:, burn_in:].mean(1) - init_loss) if losses.dim() == 2 and burn_in < losses.shape[1]
+        else (_ for _ in ()).throw(ValueError("bad")),
+    "1-D losses not rejected": lambda losses, init_loss, nbeta, burn_in:
+        nbeta * (losses[..., burn_in:].mean(-1) - init_loss) if 0 <= burn_in < losses.shape[-1]
+        else (_ for _ in ()).throw(ValueError("bad")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES_VALIDATION_MISTAKES))
+def test_losses_validation_mistakes_fail_a_visible_case(name):
+    assert any("must raise ValueError" in m for m in wrong_visible("llc.llc_from_losses", LOSSES_VALIDATION_MISTAKES[name]))
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES_MISTAKES))
@@ -151,13 +201,18 @@ def acov_unbiased(trace):
 # ----------------------------------------------------------------------------- effective_sample_size
 
 
-def _ess(trace, *, rule="pairs", acov=acov_variant, minus_one=True, inverse=False):
+def _ess(trace, *, rule="pairs", acov=acov_variant, minus_one=True, inverse=False, validate=True, constant=True,
+         max_pairs=None):
+    if validate and (trace.dim() != 1 or trace.shape[0] < 4 or not bool(torch.isfinite(trace).all())):
+        raise ValueError("trace must be 1-D, finite, with at least 4 entries")
     N = trace.shape[0]
     g = acov(trace.to(torch.float64))
+    if constant and g[0] == 0:
+        return torch.as_tensor(float(N), dtype=trace.dtype)
     rho = g / g[0]
     if rule == "pairs":  # Geyer's initial positive sequence, by a loop
         tau = -1.0 if minus_one else 0.0
-        for m in range(N // 2):
+        for m in range(N // 2 if max_pairs is None else max_pairs(N)):
             pair = rho[2 * m] + rho[2 * m + 1]
             if pair <= 0:
                 break
@@ -181,6 +236,12 @@ ESS_MISTAKES = {
     "returns tau instead of N / tau": lambda trace: _ess(trace, inverse=True),
     "autocovariance with 1/(N - k)": lambda trace: _ess(trace, acov=acov_unbiased),
 }
+ESS_VISIBLE_MISTAKES = {  # each against a sentence of the text: the first visible case that shows it
+    "no validation": lambda trace: _ess(trace, validate=False),
+    "a constant trace not handled (0/0)": lambda trace: _ess(trace, constant=False),
+    "a constant trace returns 1": lambda trace: _ess(trace) if trace.std() > 0 else torch.ones((), dtype=trace.dtype),
+    "4 entries rejected": lambda trace: _ess(trace) if trace.shape[-1] > 4 else (_ for _ in ()).throw(ValueError("N")),
+}
 
 
 def test_ess_variant_passes():
@@ -192,8 +253,21 @@ def test_ess_mistakes_fail(name):
     # the single-lag rule can stop near the same place as the pair rule: it need not differ beyond the
     # float32 tolerance, nor for white noise or a negatively correlated trace; the other cases see it
     blind = ("white noise", "negatively", "float32") if name == "truncated at the first negative single lag" else ()
-    misses = missed("llc.effective_sample_size", ESS_MISTAKES[name])
+    misses = [label for label in missed("llc.effective_sample_size", ESS_MISTAKES[name], errors=False)
+              if not label.startswith(("a constant trace", "the shortest"))]  # no formula there
     assert all(label.startswith(blind) for label in misses) and len(misses) <= 3, misses
+
+
+@pytest.mark.parametrize("name", sorted(ESS_VISIBLE_MISTAKES))
+def test_ess_stated_requirements_fail_a_visible_case(name):
+    assert wrong_visible("llc.effective_sample_size", ESS_VISIBLE_MISTAKES[name]), name
+
+
+@pytest.mark.parametrize("cap", [lambda N: N // 4, lambda N: N // 3])
+def test_ess_lag_cap_fails_the_late_truncation_case(cap):
+    """Summing fewer pairs than ⌊N/2⌋ (lags up to N/2 or 2N/3) differs only where the first pair <= 0 comes late."""
+    misses = missed("llc.effective_sample_size", lambda trace: _ess(trace, max_pairs=cap))
+    assert not any(label.startswith("short and strongly anticorrelated") for label in misses)
 
 
 def test_ess_truncation_guard():
@@ -201,6 +275,8 @@ def test_ess_truncation_guard():
     for suite in SUITES:
         for case in chk._ess_cases(suite, CPU):
             trace = case.kwargs["trace"]
+            if case.raises is not None or bool((trace == trace[0]).all()):
+                continue  # a ValueError, or a constant trace: no truncation to decide
             margin = 1e-6 if trace.dtype == torch.float64 else 1e-3
             assert chk._pairs_clear_of_zero(trace, margin)
 
@@ -208,8 +284,14 @@ def test_ess_truncation_guard():
 # ----------------------------------------------------------------------------- split_rhat
 
 
+def _check_traces(traces, min_draws=4):
+    if traces.dim() != 2 or traces.shape[1] < min_draws or not bool(torch.isfinite(traces).all()):
+        raise ValueError("traces must be (C, T), finite, with T >= 4")
+
+
 def rhat_variant(traces):
     """Correct: BDA3's formulas written out with explicit sums, halves built by a loop."""
+    _check_traces(traces)
     C, T = traces.shape
     n = T // 2
     seqs = [row[:n] for row in traces] + [row[T - n:] for row in traces]
@@ -221,8 +303,10 @@ def rhat_variant(traces):
     return torch.sqrt(((n - 1) / n * W + B / n) / W)
 
 
-def _rhat_with(*, split=True, unbiased=True, shrink=True, root=True, keep_middle=False):
+def _rhat_with(*, split=True, unbiased=True, shrink=True, root=True, keep_middle=False, validate=True, min_draws=4):
     def f(traces):
+        if validate:
+            _check_traces(traces, min_draws)
         C, T = traces.shape
         if split:
             n = T // 2
@@ -251,11 +335,20 @@ def test_rhat_variant_passes():
 
 @pytest.mark.parametrize("name", sorted(RHAT_MISTAKES))
 def test_rhat_mistakes_fail(name):
-    misses = missed("llc.split_rhat", RHAT_MISTAKES[name])
+    misses = missed("llc.split_rhat", RHAT_MISTAKES[name], errors=False)
     if name.startswith("middle draw"):  # only the odd-length case can see it
         assert not any(label.startswith("odd") for label in misses)
     else:
         assert misses == []
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("no validation", _rhat_with(validate=False)),
+    ("4 draws rejected", _rhat_with(min_draws=5)),
+    ("3 draws allowed", _rhat_with(min_draws=3)),
+])
+def test_rhat_validation_mistakes_fail_a_visible_case(name, wrong):
+    assert wrong_visible("llc.split_rhat", wrong), name
 
 
 @pytest.mark.gpu
@@ -390,6 +483,8 @@ EPS_MISTAKES = {
     "the stability bound eps (kappa + gamma) = 1": lambda loss_fn, w_star, nbeta, gamma, draws:
         1.0 / (nbeta * _hessian_max(loss_fn, torch.cat([w_star[None], draws])) + gamma),
     "far too small (1e-6)": lambda loss_fn, w_star, nbeta, gamma, draws: 1e-6,
+    "gamma left out of the curvature": lambda loss_fn, w_star, nbeta, gamma, draws:
+        0.1 / (nbeta * _hessian_max(loss_fn, torch.cat([w_star[None], draws]))),
     "a 0-d tensor": lambda loss_fn, w_star, nbeta, gamma, draws: torch.tensor(llc.choose_eps(loss_fn, w_star, nbeta, gamma, draws)),
 }
 
@@ -431,3 +526,95 @@ def test_choose_eps_false_failure_rate():
     fails = (est - pr.reference).abs() > chk.REL_TOL * pr.reference + chk.N_SE * se
     assert int(fails.sum()) == 0
     assert float(((est - pr.reference).abs() / se).max()) < 4.5  # margin: a failure needs ≳ 4 SE
+
+
+def test_choose_eps_gamma_left_out_fails_the_strong_localization_case():
+    wrong = [v for v in verdicts("llc.choose_eps", EPS_MISTAKES["gamma left out of the curvature"], "visible") if v.message]
+    assert [v.label for v in wrong] == [c.label for c in chk._eps_cases("visible", CPU) if "strong localization" in c.label]
+    assert "too large" in wrong[0].message
+
+
+# ----------------------------------------------------------------------------- run_verdict (reasoning)
+
+
+def verdict_variant(rhat, ess, acceptance, estimate, se, estimate_half, se_half):
+    """Correct, written differently: a table of (rule holds, verdict if not), squares instead of a root, the total ESS."""
+    rules = [
+        (not rhat > 1.1, "not mixed"),
+        (float(ess.sum()) >= 100 * len(ess), "too few draws"),
+        (acceptance >= 0.9, "step too large"),
+        ((estimate - estimate_half) ** 2 <= 9 * (se**2 + se_half**2), "step bias"),
+    ]
+    return next((name for ok, name in rules if not ok), "trust")
+
+
+def _verdict_with(*, rhat_max=1.1, ess_of=lambda e: float(e.mean()), ess_min=100, acc_min=0.9, k=3.0,
+                  se_of=math.hypot, one_sided=False, order=("rhat", "ess", "acc", "bias"), strict=False):
+    def f(rhat, ess, acceptance, estimate, se, estimate_half, se_half):
+        change = (estimate - estimate_half) if one_sided else abs(estimate - estimate_half)
+        fails = {
+            "rhat": rhat > rhat_max,
+            "ess": ess_of(ess) <= ess_min if strict else ess_of(ess) < ess_min,
+            "acc": acceptance < acc_min,
+            "bias": change >= k * se_of(se, se_half) if strict else change > k * se_of(se, se_half),
+        }
+        names = {"rhat": "not mixed", "ess": "too few draws", "acc": "step too large", "bias": "step bias"}
+        return next((names[r] for r in order if fails[r]), "trust")
+    return f
+
+
+VERDICT_MISTAKES = {
+    "the smallest chain's ESS, not the mean": _verdict_with(ess_of=lambda e: float(e.min())),
+    "the largest chain's ESS": _verdict_with(ess_of=lambda e: float(e.max())),
+    "the total ESS against 100": _verdict_with(ess_of=lambda e: float(e.sum())),
+    "one SE, not the combined SE": _verdict_with(se_of=lambda a, b: a),
+    "the sum of the SEs": _verdict_with(se_of=lambda a, b: a + b),
+    "2 SEs instead of 3": _verdict_with(k=2.0),
+    "a one-sided halving test": _verdict_with(one_sided=True),
+    "R-hat threshold 1.01": _verdict_with(rhat_max=1.01),
+    "R-hat threshold 1.2": _verdict_with(rhat_max=1.2),
+    "acceptance bound 0.8": _verdict_with(acc_min=0.8),
+    "acceptance checked first": _verdict_with(order=("acc", "rhat", "ess", "bias")),
+    "halving checked before the acceptance": _verdict_with(order=("rhat", "ess", "bias", "acc")),
+    "ESS checked before R-hat": _verdict_with(order=("ess", "rhat", "acc", "bias")),
+    "strict inequalities (equality fails)": _verdict_with(strict=True),
+}
+
+
+def test_run_verdict_variant_passes():
+    assert passes("llc.run_verdict", verdict_variant)
+
+
+@pytest.mark.parametrize("name", sorted(VERDICT_MISTAKES))
+def test_run_verdict_mistakes_fail(name):
+    wrong = [v for s in SUITES for v in verdicts("llc.run_verdict", VERDICT_MISTAKES[name], s) if v.message]
+    assert wrong, name
+
+
+def test_run_verdict_hidden_suite_has_enough_cases_covering_every_verdict():
+    hidden = chk._verdict_cases("hidden", CPU)
+    assert len(hidden) >= 10
+    assert {llc.run_verdict(**c.kwargs) for c in hidden} == set(chk.VERDICTS)
+
+
+def test_run_verdict_feedback_explains_the_deciding_rule():
+    msgs = {name: " ".join(v.message for s in SUITES for v in verdicts("llc.run_verdict", VERDICT_MISTAKES[name], s)
+                           if v.message) for name in VERDICT_MISTAKES}
+    assert "not on the smallest chain" in msgs["the smallest chain's ESS, not the mean"]
+    assert "combined SEs" in msgs["one SE, not the combined SE"]
+    assert "comes first" in msgs["acceptance checked first"]
+    assert "passes here" in msgs["R-hat threshold 1.01"]
+    answer_string = [v.message for v in verdicts("llc.run_verdict", lambda **kw: "ok", "visible") if v.message]
+    assert answer_string and "expected one of" in answer_string[0]
+
+
+def test_run_verdict_cases_are_clear_of_the_thresholds():
+    """Every case's quantities keep clear of the thresholds, but for the two exact boundary cases."""
+    for s in SUITES:
+        for c in chk._verdict_cases(s, CPU):
+            kw = c.kwargs
+            if "exactly" in c.label:
+                continue
+            change = abs(kw["estimate"] - kw["estimate_half"]) / math.hypot(kw["se"], kw["se_half"])
+            assert abs(kw["rhat"] - 1.1) >= 0.005 and abs(kw["acceptance"] - 0.9) >= 0.005
+            assert abs(float(kw["ess"].mean()) - 100) >= 0.2 and abs(change - 3) >= 0.1, c.label

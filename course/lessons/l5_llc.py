@@ -10,7 +10,8 @@
 # * the diagnostics that say how much an estimate is worth: autocovariance, effective sample size and
 #   split $\hat R$;
 # * the whole estimator, end to end: batched SGLD chains, burn-in, per-chain estimates and their standard error;
-# * the choice of the step size $\varepsilon$, judged by the estimate it produces on models whose answer is known.
+# * the choice of the step size $\varepsilon$, judged by the estimate it produces on models whose answer is known;
+# * the verdict on a run: whether its diagnostics let you trust its estimate, and if not, what is wrong.
 #
 # As before, each exercise is a function you write in the cell marked `# YOUR CODE HERE`, checked by the
 # cell after it.
@@ -55,7 +56,8 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST)
 # directions are flat (a degenerate one) has small $\hat\lambda$, far below half the number of parameters.
 #
 # **Exercise 1.** Return the default $n\beta = n/\log n$ for a dataset of size `n` (an int $\ge 2$; the
-# *dataset* size, never the minibatch size), as a Python float.
+# *dataset* size, never the minibatch size), as a Python float. Raise a `ValueError` naming `n` for anything else
+# (an `n` below 2, or one that is not an int).
 
 # %% [exercise] llc.default_nbeta points=1
 
@@ -88,7 +90,8 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST)
 #    autocorrelation (section 3).
 #
 # **Exercise 3.** Write step 4: return the per-chain estimates, shape `(C,)`, from `losses` `(C, T)`, the loss at
-# $w^*$ `init_loss` (a number), `nbeta` and `burn_in` (steps $0, \dots,$ `burn_in`$-1$ are dropped).
+# $w^*$ `init_loss` (a number), `nbeta` and `burn_in` (steps $0, \dots,$ `burn_in`$-1$ are dropped). Raise a
+# `ValueError` when `losses` is not 2-D or `burn_in` is outside $0 \le$ `burn_in` $< T$ (at least one draw must be kept).
 
 # %% [exercise] llc.llc_from_losses points=2
 
@@ -134,7 +137,8 @@ plt.show()
 # (or all pairs if none is $\le 0$). It equals $1 + 2\sum_{k \ge 1}\hat\gamma_k/\hat\gamma_0$ up to the truncation.
 #
 # **Exercise 4.** Return $N/\tau$ for a 1-D `trace` (a 0-d tensor), with the autocovariances $\hat\gamma_k$ above. For a
-# constant trace ($\hat\gamma_0 = 0$) return $N$. A direct loop over lags is fine for a start; `torch.fft` with zero
+# constant trace ($\hat\gamma_0 = 0$) return $N$. Raise a `ValueError` when `trace` is not 1-D, has fewer than 4
+# entries, or holds a NaN or an infinity. A direct loop over lags is fine for a start; `torch.fft` with zero
 # padding to length $2N$ is the fast way (the transform times its conjugate is the transform of the
 # autocovariance).
 
@@ -167,7 +171,8 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
 # ($s_j^2$ the unbiased variance of sequence $j$). $\hat R \approx 1$ when the chains are stationary and agree;
 # splitting also catches a chain that is still drifting.
 #
-# **Exercise 5.** Return split $\hat R$ (a 0-d tensor) for `traces` of shape `(C, T)`.
+# **Exercise 5.** Return split $\hat R$ (a 0-d tensor) for `traces` of shape `(C, T)`. Raise a `ValueError` when
+# `traces` is not 2-D, has fewer than 4 draws per chain, or holds a NaN or an infinity.
 
 # %% [exercise] llc.split_rhat points=2
 
@@ -296,13 +301,14 @@ plt.title(f"LLC estimates, n = {n}, γ = {gamma5:g}, ε = 3e-4"); plt.show()
 #
 # For the regular model all is exact: each of the $d$ coordinates is the 1-D quadratic of lesson 4 with
 # $\kappa = n\beta$, so $E[\hat\lambda] = \frac d2\cdot\frac{\kappa}{\kappa+\gamma}\cdot\frac{1}{1 - \varepsilon(\kappa+\gamma)/4}$. A sweep over $\varepsilon$,
-# measured against that formula, and the same sweep on the deep linear network, with the acceptance diagnostic of
-# lesson 4 and split $\hat R$:
+# halving it from each value to the next, measured against that formula, and the same sweep on the deep linear
+# network, with the acceptance diagnostic of lesson 4, split $\hat R$ and the chains' mean ESS:
 
 # %%
-eps_grid = [1e-4, 3e-4, 1e-3, 3e-3, 6e-3] if not FAST else [3e-4, 3e-3]
-sweep = dict(gamma=gamma5, n_steps=200 if FAST else 1200, n_chains=4 if FAST else 8, progress=False)
+eps_grid = [3.75e-4, 7.5e-4, 1.5e-3, 3e-3, 6e-3] if not FAST else [1.5e-3, 3e-3]
+sweep = dict(gamma=gamma5, n_steps=200 if FAST else 3000, n_chains=4 if FAST else 8, progress=False)
 sweep["burn_in"] = sweep["n_steps"] // 4
+sweep_runs = {}  # name -> the runs, one per eps (section 8 judges them)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, (name, loss, w_star, (lam, m), (ref, ref_se)) in zip(axes, [problems[0], problems[3]]):
     rs = []
@@ -310,9 +316,10 @@ for ax, (name, loss, w_star, (lam, m), (ref, ref_se)) in zip(axes, [problems[0],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             rs.append(llc.estimate_llc(loss, w_star=w_star, n=n, eps=eps, **sweep))
+    sweep_runs[name] = rs
     for eps, r in zip(eps_grid, rs):
-        print(f"{name:20s} eps = {eps:.0e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {float(r.acceptance.mean()):.3f}"
-              f"   R-hat {r.rhat:.3f}")
+        print(f"{name:20s} eps = {eps:.2e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {float(r.acceptance.mean()):.3f}"
+              f"   R-hat {r.rhat:.3f}   mean ESS {float(r.ess.mean()):5.0f}")
     ax.errorbar(eps_grid, [r.llc for r in rs], yerr=[2 * r.se for r in rs], fmt="o", label=r"$\hat\lambda$ ± 2 SE")
     ax.axhline(lam, color="k", ls=":", label=r"exact $\lambda$")
     ax.axhline(ref, color="C2", ls="--", label="same estimator, exact")
@@ -327,12 +334,11 @@ plt.tight_layout(); plt.show()
 
 # %% [markdown]
 # Reading the sweep (the printed rows are the numbers). For the regular model the estimates follow the exact
-# expectation of the estimator: the step-size bias is real and predictable. The deep linear network has no such
-# formula, and its estimate rises steadily with $\varepsilon$: there is no flat window in this sweep. The
-# acceptance stays high while the estimate has already moved: an acceptance of 0.9 or more is *necessary*, not
-# sufficient. On the regular model the row at $\varepsilon = 3\cdot10^{-3}$ has $\varepsilon(\kappa+\gamma) = 0.44$, an
-# exact bias of $1/(1 - 0.11) - 1 = 12\%$, and its printed acceptance is still about 0.9. The acceptance measures
-# one step's error; the bias accumulates over the chain.
+# expectation of the estimator (the curve in the left panel): the step-size bias is real and predictable. The deep
+# linear network has no such formula, and its estimate rises steadily with $\varepsilon$: there is no flat window in
+# this sweep. An acceptance of 0.9 or more is *necessary*, not sufficient: on the regular model the row at
+# $\varepsilon = 3\cdot10^{-3}$ has $\varepsilon(\kappa+\gamma) = 0.44$, an exact bias of $1/(1 - 0.11) - 1 = 12\%$, and its
+# printed acceptance is still above 0.9. The acceptance measures one step's error; the bias accumulates over the chain.
 #
 # So choose $\varepsilon$ from the curvature. On a quadratic with curvatures $\kappa_i$ (the eigenvalues of
 # $n\beta\nabla^2 L$), the bias factor is $1/(1-\varepsilon(\kappa_i+\gamma)/4)$ per direction, and the slowest
@@ -344,7 +350,8 @@ plt.tight_layout(); plt.show()
 # **Exercise 7.** Return a step size $\varepsilon$ (a Python float) for estimating the LLC of `loss_fn` at `w_star`
 # with SGLD at `nbeta` and the fixed `gamma`. You are given `draws`, shape $(K, d)$: the final states of a short
 # pilot run, i.e. points where the chains go. The check runs 512 chains × 1000 steps (burn-in 300) with your
-# $\varepsilon$ on several models, regular and singular, and passes it when the estimate is within 5% + 3 SE of the
+# $\varepsilon$ on several models, regular and singular, one of them with a $\gamma$ far above the curvatures of
+# $n\beta L$, and passes it when the estimate is within 5% + 3 SE of the
 # exact value at that $\gamma$ and the MALA acceptance of the SGLD proposals is at least 0.9. Its feedback says
 # whether your $\varepsilon$ was too large or too small, and why. (`torch.autograd.functional.hessian` gives a
 # Hessian; `loss_fn` takes a batch of chains, so use `lambda w: loss_fn(w[None])[0]`.)
@@ -448,7 +455,7 @@ for h in widths:
                                  acceptance_every=50, progress=False)
         rows.append((h, gamma_d, eps_d, r))
         print(f"   gamma = {gamma_d:5.0f}, eps = {eps_d:.1e}: LLC {r.llc:7.2f} ± {r.se:.2f}   R-hat {r.rhat:.2f}   "
-              f"acceptance {float(r.acceptance.mean()):.2f}")
+              f"acceptance {float(r.acceptance.mean()):.2f}   mean ESS {float(r.ess.mean()):4.0f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for (gamma_d, eps_d) in grid:
@@ -471,6 +478,84 @@ ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 # with weight decay, and show that the estimates are stable under halving $\varepsilon$ and changing $\gamma$,
 # with $\hat R$ near 1.
 #
+# ## 8. Is a run trustworthy?
+#
+# Every run in this lesson printed its diagnostics. Together they give four rules, checked in this order; the first
+# rule that fails says what is wrong with the run, and what to do:
+#
+# 1. **The chains agree: split $\hat R \le 1.1$**, the threshold of Gelman et al. (2013, §11.4) for the $\hat R$ you
+#    wrote. (Vehtari, Gelman, Simpson, Carpenter & Bürkner, 2021, *Bayesian Analysis* 16(2):667–718, ask for 1.01 with
+#    their rank-normalised $\hat R$: a stricter standard.) Chains that disagree give an estimate that depends on where
+#    they started and how long they ran, and the SE, which assumes stationary chains, means nothing then. Verdict
+#    `"not mixed"`: run longer, or, at a trained network, ask whether $w^*$ is a minimum at all (the digits chains at
+#    $\gamma = 10$ in section 7).
+# 2. **Enough draws: the chains' effective sample sizes average at least 100** (Vehtari et al. 2021: a total of at
+#    least 100 per chain). The SE divides each chain's variance by its ESS, and $\hat R$ compares means of halves:
+#    with a few dozen effective draws per chain both are themselves noisy. Verdict `"too few draws"`: run longer.
+# 3. **One step is accurate: the mean MALA acceptance of the SGLD proposals is at least 0.9** (lesson 4; Furman &
+#    Lau 2024, arXiv:2402.03698). Verdict `"step too large"`: lower $\varepsilon$.
+# 4. **The chain is accurate: halving $\varepsilon$ moves the estimate by at most 3 combined standard errors,
+#    $3\sqrt{\mathrm{SE}_\varepsilon^2 + \mathrm{SE}_{\varepsilon/2}^2}$.** Section 6 showed that the acceptance is
+#    necessary, not sufficient. To first order the bias is proportional to $\varepsilon$ (lesson 4:
+#    $1/(1 - \varepsilon(\kappa+\gamma)/4) \approx 1 + \varepsilon(\kappa+\gamma)/4$), so halving $\varepsilon$ halves it: a
+#    change larger than the noise of the two estimates is the bias showing. Verdict `"step bias"`: use the smaller
+#    step, and halve again.
+#
+# Each rule passes at equality. If all four pass, the verdict is `"trust"`. Why this order: rules 3 and 4 compare
+# estimates and their SEs, which mean something only for chains that agree and have enough draws; and the
+# acceptance comes before the halving because it needs no second run. `"trust"` is narrower than it sounds: these
+# diagnostics see no problem *at this precision*. The estimate is still the same estimator's value at this $n\beta$
+# and $\gamma$ (section 5), not $\lambda$, and a bias below 3 combined SEs can remain.
+#
+# **Exercise 8.** Return the verdict on a run at step $\varepsilon$: one of the strings `"not mixed"`,
+# `"too few draws"`, `"step too large"`, `"step bias"`, `"trust"`. The run's split $\hat R$ is `rhat` (a float), its
+# chains' effective sample sizes `ess` (a tensor of shape `(C,)`), its mean acceptance `acceptance`, its estimate
+# `estimate` ± `se`; the same run at $\varepsilon/2$ gave `estimate_half` ± `se_half` (floats). The hidden cases put
+# each diagnostic near its threshold too; a wrong verdict's feedback goes through the rules.
+
+# %% [exercise] llc.run_verdict points=2
+
+# %% [markdown]
+# Your verdicts on the runs printed above: each run of the section 6 sweep judged with the run at half its step, and
+# each digits run at $\varepsilon = 5\cdot10^{-4}$ with the run at $2.5\cdot10^{-4}$. For the regular model the exact
+# expectation of the estimator (section 6) is printed beside it.
+
+# %%
+verdict = yours(run_verdict)
+
+
+def judge_run(r, r_half):
+    """The verdict on run r (its chains that did not diverge), with r_half the same run at half the step."""
+    ok = ~r.diverged
+    return verdict(r.rhat, r.ess[ok], float(r.acceptance.mean()), r.llc, r.se, r_half.llc, r_half.se)
+
+
+a_reg = nbeta + gamma5
+for name, rs in sweep_runs.items():
+    for k in range(1, len(eps_grid)):
+        r, r_half = rs[k], rs[k - 1]
+        exact = f"   exact {d_reg / 2 * nbeta / a_reg / (1 - eps_grid[k] * a_reg / 4):.3f}" if name.startswith("regular") else ""
+        print(f"{name:20s} eps = {eps_grid[k]:.2e}: {judge_run(r, r_half):15s} estimate {r.llc:6.3f} ± {r.se:.3f}{exact}   "
+              f"R-hat {r.rhat:.3f}   mean ESS {float(r.ess.mean()):5.0f}   acceptance {float(r.acceptance.mean()):.3f}   "
+              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
+for h in widths:
+    for gamma_d in sorted({g_ for _, g_, _, _ in rows}):
+        (r, r_half) = [r_ for h_, g_, e_, r_ in sorted(rows, key=lambda row: -row[2]) if (h_, g_) == (h, gamma_d)]
+        print(f"digits h = {h:2d}, gamma = {gamma_d:3.0f}, eps = 5.0e-04: {judge_run(r, r_half):15s} R-hat {r.rhat:.2f}   "
+              f"mean ESS {float(r.ess.mean()):4.0f}   acceptance {float(r.acceptance.mean()):.2f}   "
+              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
+
+# %% [markdown]
+# Read the verdicts against the rows (the printed rows are the numbers). On the regular model, at
+# $\varepsilon = 3\cdot10^{-3}$ the acceptance passes its bound and halving the step still moves the estimate by more
+# than 3 SEs: rule 4 sees the bias that rule 3 misses. At $1.5\cdot10^{-3}$ the verdict is `"trust"`, yet the exact
+# expectation printed beside it is 6% above the step-free value 4.966 of section 5: halving moved the estimate by
+# about one SE, too little to resolve that bias at this precision. That is what `"trust"` means. No deep linear
+# network run earns `"trust"`: the acceptance is below 0.9 from $7.5\cdot10^{-4}$ up, and the smallest step has no
+# half-step run to compare with. None of the digits runs does either: three have chains that disagree, and the
+# fourth ($h = 8$, $\gamma = 100$) has about 20 effective draws per chain.
+
+# %% [markdown]
 # ## Summary
 #
 # * $\hat\lambda(w^*) = n\beta\,(E[L_n] - L_n(w^*))$ at $n\beta = n/\log n$, from WBIC, localized with $\gamma$; $n$ is the
@@ -481,6 +566,8 @@ ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 # * Choose $\varepsilon$ from the curvature the chains meet, $\varepsilon(\kappa_{\max}+\gamma) \approx 0.1$; an
 #   acceptance ≥ 0.9 is necessary, not sufficient; sweep $\varepsilon$ and $\gamma$ and report $\hat R$.
 # * On a trained network, an estimate is only as good as its stability under those sweeps.
+# * Trust a run only when its chains agree ($\hat R \le 1.1$), have enough draws (mean ESS ≥ 100), its step passes
+#   the acceptance bound (≥ 0.9) and halving the step moves the estimate by at most 3 combined SEs.
 #
 # Check your whole notebook, hidden tests included, from the repository root: `.venv/bin/slt-course check my-work/l5_llc/l5_llc.ipynb`
 # (that is where the README's set-up puts your copy; with the environment activated, `slt-course check l5_llc.ipynb` in this folder works too).

@@ -1,10 +1,13 @@
 """Checks of lesson 5 (estimating the LLC): the temperature, the loss, the estimate from loss
-traces, and the diagnostics that say whether to trust it (effective sample size, split R̂).
+traces, the diagnostics that say whether to trust it (effective sample size, split R̂), the
+estimator end to end, the choice of the step size, and the verdict on a run.
 
-All five are deterministic functions of their inputs, judged entry by entry against the
+The first five are deterministic functions of their inputs, judged entry by entry against the
 reference. Tolerances (float64): each output is a sum of at most 10⁴ terms of size ≤ 10, so
 round-off is ≲ 1e-11 absolute whatever the order of summation (direct sums or FFT); the judges
-allow 1e-9 relative. float32 cases state their own tolerance below.
+allow 1e-9 relative. float32 cases state their own tolerance below. Every ValueError the text
+asks for has a visible case (``raises=ValueError``). ``sgld_llc`` is judged exactly on the same
+generator, ``choose_eps`` by the outcome of a run, ``run_verdict`` exactly (a string).
 
 The effective sample size truncates a sum at the first non-positive pair Γ_m of
 autocovariances, a discrete decision: the cases are built so that none of the pairs up to that
@@ -45,9 +48,16 @@ def ar1(shape, rho, seed, *, mean=0.0, scale=1.0, start=None):
 # ----------------------------------------------------------------------------- default_nbeta
 
 
+def _errors(*cases):
+    """Cases whose right answer is a ValueError (the text asks for one)."""
+    return [Case(label, kwargs, raises=ValueError) for label, kwargs in cases]
+
+
 def _nbeta_cases(suite, device):
-    ns = [10, 1000] if suite == "visible" else [2, 60000, 10**7]
-    return [Case(f"n = {n}", dict(n=n)) for n in ns]
+    if suite == "visible":
+        return [Case(f"n = {n}", dict(n=n)) for n in (10, 1000)] + _errors(
+            ("n = 1 (not >= 2): ValueError", dict(n=1)), ("n a float, 1000.0 (not an int): ValueError", dict(n=1000.0)))
+    return [Case(f"n = {n}", dict(n=n)) for n in (2, 60000, 10**7)] + _errors(("n = 0: ValueError", dict(n=0)))
 
 
 def _python_float(judge):
@@ -86,16 +96,28 @@ def _losses_case(label, seed, device, C, T, burn_in, n, dtype=F64, lam=2.0, L0=1
     )
 
 
+def _losses_error(label, seed, device, burn_in, one_d=False):
+    case = _losses_case(label, seed, device, 3, 40, 10, 1000)
+    kwargs = dict(case.kwargs, burn_in=burn_in)
+    if one_d:
+        kwargs["losses"] = kwargs["losses"][0]
+    return Case(f"{label}: ValueError", kwargs, raises=ValueError)
+
+
 def _losses_cases(suite, device):
     if suite == "visible":
         return [
             _losses_case("a few chains", 1, device, 4, 200, 50, 1000),
             _losses_case("no burn-in", 2, device, 3, 100, 0, 500),
+            _losses_error("burn_in = T (no draw left), 3 chains x 40 steps", 3, device, 40),
+            _losses_error("burn_in negative (-1)", 4, device, -1),
+            _losses_error("losses 1-D (one trace, not (C, T))", 5, device, 10, one_d=True),
         ]
     return [
         _losses_case("many chains, large n", 11, device, 16, 2000, 400, 10**5),
         _losses_case("one chain, burn-in = T - 1 (a single kept draw)", 12, device, 1, 30, 29, 100),
         _losses_case("float32", 13, device, 8, 500, 100, 1000, dtype=F32),
+        _losses_error("burn_in larger than T", 14, device, 100),
     ]
 
 
@@ -162,25 +184,59 @@ def _pairs_clear_of_zero(x: torch.Tensor, margin: float) -> bool:
     return bool((pairs[: M + 1].abs() > margin * acov[0]).all())
 
 
-def _ess_case(label, N, rho, seed, device, dtype=F64):
+def _first_nonpositive_pair(x: torch.Tensor) -> tuple[int, int]:
+    """(M, number of pairs) of Geyer's truncation for trace x, by direct sums in float64."""
+    x = x.to(F64).cpu()
+    N = x.shape[-1]
+    y = x - x.mean()
+    acov = torch.stack([(y[: N - k] * y[k:]).sum() for k in range(N)])
+    pairs = acov[: 2 * (N // 2)].reshape(-1, 2).sum(-1)
+    nonpositive = (pairs <= 0).nonzero()
+    return (int(nonpositive[0]) if len(nonpositive) else len(pairs)), len(pairs)
+
+
+def _late(x):
+    """The first non-positive pair comes after a third of the pairs (so lags past N/2 count), but it comes:
+    a rule that looks at fewer pairs, or at all of them, gives another τ."""
+    M, P = _first_nonpositive_pair(x)
+    return len(x) // 3 < M < P
+
+
+def _ess_case(label, N, rho, seed, device, dtype=F64, accept=lambda x: True):
     margin = 1e-6 if dtype == F64 else 1e-3
     for s in range(seed, seed + 100):  # the first seed whose pair sums keep clear of zero
         x = ar1((N,), rho, s)
-        if _pairs_clear_of_zero(x.to(dtype), margin):
+        if _pairs_clear_of_zero(x.to(dtype), margin) and accept(x):
             return Case(f"{label}: N = {N}, AR(1) with rho = {rho}, {_dtype_name(dtype)}",
                         dict(trace=x.to(device=device, dtype=dtype)))
     raise RuntimeError("no seed keeps the pair sums clear of zero")  # never reached for these sizes
 
 
 def _ess_cases(suite, device):
+    bad = ar1((50,), 0.5, 5)
+    bad[17] = math.nan
     if suite == "visible":
-        return [_ess_case("white noise", 200, 0.0, 1, device), _ess_case("strongly correlated", 500, 0.9, 2, device)]
+        return [
+            _ess_case("white noise", 200, 0.0, 1, device),
+            _ess_case("strongly correlated", 500, 0.9, 2, device),
+            Case("a constant trace (gamma_0 = 0): returns N, N = 50, float64",
+                 dict(trace=torch.full((50,), 2.5, dtype=F64, device=device))),
+            _ess_case("the shortest trace allowed", 4, 0.3, 3, device),
+        ] + _errors(
+            ("3 entries (fewer than 4): ValueError", dict(trace=ar1((3,), 0.5, 4).to(device))),
+            ("a 2-D trace, shape (2, 50): ValueError", dict(trace=ar1((2, 50), 0.5, 4).to(device))),
+            ("a NaN in the trace: ValueError", dict(trace=bad.to(device))),
+        )
     return [
         _ess_case("negatively correlated (ESS > N)", 400, -0.5, 11, device),
         _ess_case("very slow mixing", 3000, 0.99, 12, device),
         _ess_case("odd length", 301, 0.5, 13, device),
         _ess_case("float32", 1000, 0.8, 14, device, dtype=F32),
-    ]
+        _ess_case("short and strongly anticorrelated (the first pair <= 0 comes late)", 30, -0.9, 20, device,
+                  accept=_late),
+        Case("a constant trace of odd length, float32", dict(trace=torch.full((31,), -1.0, dtype=F32, device=device))),
+    ] + _errors(("a trace with an inf: ValueError",
+                 dict(trace=torch.cat([ar1((20,), 0.0, 15), torch.tensor([math.inf], dtype=F64)]).to(device))))
 
 
 register(Exercise(
@@ -212,19 +268,31 @@ def _drifting(C, T, seed, slope):
     return x + slope * torch.linspace(0, 1, T, dtype=F64)
 
 
+def _with_nan(x):
+    x = x.clone()
+    x[1, 37] = math.nan
+    return x
+
+
 def _rhat_cases(suite, device):
     if suite == "visible":
         return [
             _rhat_case("chains from the same law", 4, 100, 1, device),
             _rhat_case("one chain stuck elsewhere", 4, 100, 2, device, offsets=[0.0, 0.0, 0.0, 2.0]),
-        ]
+            _rhat_case("the shortest allowed (4 draws)", 3, 4, 3, device, offsets=[0.0, 1.0, -1.0]),
+        ] + _errors(
+            ("3 draws per chain (fewer than 4): ValueError", dict(traces=ar1((4, 3), 0.5, 4).to(device))),
+            ("1-D traces (one chain given as a vector): ValueError", dict(traces=ar1((100,), 0.5, 5).to(device))),
+            ("a NaN in the traces: ValueError", dict(traces=_with_nan(ar1((4, 100), 0.5, 6)).to(device))),
+        )
     return [
         Case("a drifting trend within every chain (only splitting sees it): 4 chains x 200 draws, float64",
              dict(traces=_drifting(4, 200, 11, 3.0).to(device))),
         _rhat_case("odd number of draws", 3, 101, 12, device, offsets=[0.0, 0.5, -0.5]),
         _rhat_case("two chains, slow mixing", 2, 1000, 13, device, rho=0.95),
         _rhat_case("float32", 8, 500, 14, device, dtype=F32, offsets=[0.0] * 7 + [1.0]),
-    ]
+        _rhat_case("the shortest allowed, one chain", 1, 4, 15, device),
+    ] + _errors(("2 draws per chain: ValueError", dict(traces=ar1((5, 2), 0.5, 16).to(device))))
 
 
 register(Exercise(
@@ -401,6 +469,8 @@ def _eps_problems(suite):
                        nbeta=100.0, gamma=10.0),
             EpsProblem("a singular minimum: L = w⁴/2 (the Hessian at w* is 0)", [_power(0.5, 4)], nbeta=145.0,
                        gamma=5.0, pilot_eps=1e-3),
+        EpsProblem("a flat quadratic under a strong localization (gamma far above the curvatures), d = 3",
+                   [_power(c / 2, 2) for c in (0.01, 0.02, 0.04)], nbeta=100.0, gamma=50.0, pilot_eps=1e-3),
         ]
     g = torch.Generator().manual_seed(5)
     Q = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=F64))[0]
@@ -511,5 +581,143 @@ register(Exercise(
         "quartic ones, with SE ≤ 3% of the exact value, so a failure needs a Monte Carlo error of ≥ 4 SE: "
         "probability ≤ 3e-5 per case, ≤ 1e-4 for a notebook (7 cases); tests/test_checks_llc.py finds 0 failures "
         "in 1000 independent repeats of the worst case's run. The acceptance is ≥ 0.99 at that ε."
+    ),
+))
+
+
+# ----------------------------------------------------------------------------- run_verdict (reasoning)
+
+VERDICTS = ("not mixed", "too few draws", "step too large", "step bias", "trust")
+RHAT_MAX, ESS_MIN, ACCEPT_MIN, HALVING_SE = 1.1, 100.0, 0.9, 3.0
+
+
+def _verdict_case(label, rhat, ess, acceptance, estimate, se, estimate_half, se_half, *, device):
+    return Case(label, dict(rhat=rhat, ess=torch.tensor(ess, dtype=F64, device=device), acceptance=acceptance,
+                            estimate=estimate, se=se, estimate_half=estimate_half, se_half=se_half))
+
+
+def _random_run(g, *, rhat=(1.0, 1.05), ess=(150.0, 900.0), chains=8, acceptance=(0.93, 0.99), shift=(0.0, 2.0),
+                low_chain=None, equal_se=False, sign=None):
+    """Diagnostics of a run drawn from the given ranges (uniform; ``shift`` in combined SEs, its sign random):
+    each rule's quantity lies in its range, so the verdict is known from the ranges alone."""
+    u = lambda lo, hi: lo + (hi - lo) * float(torch.rand((), generator=g, dtype=F64))  # noqa: E731
+    C = chains
+    mean_ess = u(*ess)
+    spread = torch.rand(C, generator=g, dtype=F64) - 0.5
+    e = mean_ess * (1 + 0.6 * (spread - spread.mean()))  # chains differ; the mean is mean_ess exactly (to round-off)
+    if low_chain is not None:  # one chain below 100 (and one above), the mean unchanged
+        e[0], e[1] = low_chain, 2 * mean_ess - low_chain + (e[0] + e[1] - 2 * mean_ess)
+    estimate, se, se_half = u(0.5, 12.0), u(0.02, 0.3), u(0.02, 0.3)
+    se_half = se if equal_se else se_half  # equal SEs: the combined SE √2·SE is far from 2·SE and from 1·SE
+    coin = 1.0 if float(torch.rand((), generator=g)) < 0.5 else -1.0
+    sign = coin if sign is None else sign
+    half = estimate + sign * u(*shift) * math.hypot(se, se_half)
+    return dict(rhat=u(*rhat), ess=[round(float(v), 2) for v in e], acceptance=u(*acceptance), estimate=estimate,
+                se=se, estimate_half=half, se_half=se_half)
+
+
+def _verdict_cases(suite, device):
+    case = functools.partial(_verdict_case, device=device)
+    if suite == "visible":
+        return [
+            case("every diagnostic passes", 1.01, [420.0, 380.0, 510.0, 450.0], 0.97, 4.12, 0.05, 4.05, 0.06),
+            case("chains that disagree", 1.45, [300.0, 280.0, 350.0, 330.0], 0.99, 2.3, 0.2, 2.1, 0.25),
+            case("too few effective draws", 1.03, [40.0, 55.0, 35.0, 60.0], 0.98, 0.9, 0.04, 0.88, 0.05),
+            case("one chain with few effective draws, the others many", 1.02, [45.0, 300.0, 260.0, 310.0], 0.96, 1.5,
+                 0.03, 1.52, 0.03),
+            case("a low acceptance", 1.002, [800.0, 760.0, 900.0, 850.0], 0.78, 6.3, 0.05, 6.25, 0.05),
+            case("halving eps moves the estimate", 1.005, [600.0, 640.0, 580.0, 610.0], 0.95, 5.6, 0.06, 5.2, 0.07),
+            case("two rules fail (chains disagree, low acceptance): the first decides", 1.3,
+                 [500.0, 450.0, 520.0, 480.0], 0.8, 3.0, 0.1, 2.9, 0.1),
+        ]
+    g = torch.Generator().manual_seed(2025)
+    runs = [
+        ("every diagnostic passes, several close to their thresholds",
+         dict(rhat=(1.06, 1.09), ess=(110.0, 140.0), acceptance=(0.905, 0.93), shift=(2.0, 2.7))),
+        ("every diagnostic passes; one chain's ESS below 100, the mean above",
+         dict(ess=(120.0, 160.0), low_chain=60.0)),
+        ("R-hat just above its threshold, the rest fine", dict(rhat=(1.11, 1.14))),
+        ("chains far apart, also too few draws and a low acceptance",
+         dict(rhat=(1.3, 1.9), ess=(10.0, 40.0), acceptance=(0.6, 0.85))),
+        ("mean ESS just below 100, some chains above", dict(ess=(99.2, 99.8), chains=6)),
+        ("too few draws and a large change under halving", dict(ess=(20.0, 70.0), shift=(5.0, 10.0))),
+        ("acceptance just below its bound", dict(acceptance=(0.88, 0.895))),
+        ("a low acceptance and a large change under halving", dict(acceptance=(0.5, 0.85), shift=(4.0, 8.0))),
+        ("a change just over 3 combined SEs, equal SEs", dict(shift=(3.15, 3.4), equal_se=True)),
+        ("the estimate rises by many SEs when eps is halved, R-hat and acceptance close to their thresholds",
+         dict(rhat=(1.07, 1.09), acceptance=(0.905, 0.92), shift=(6.0, 12.0), sign=1.0)),
+        ("a change between 2.2 and 2.9 combined SEs, equal SEs (over 3 times one SE alone)",
+         dict(shift=(2.2, 2.9), equal_se=True)),
+    ]
+    cases = [case(label, **_random_run(g, **ranges)) for label, ranges in runs]
+    cases += [  # exact boundaries, in numbers every correct way of writing the rule computes exactly
+        case("mean ESS exactly 100 (integer ESS values), the rest fine", 1.02,
+             [80.0, 130.0, 90.0, 100.0], 0.96, 7.0, 0.1, 7.05, 0.1),
+        case("a change of exactly 3 combined SEs (SEs 3 and 4), the rest fine", 1.0,
+             [200.0, 200.0], 0.95, 100.0, 3.0, 85.0, 4.0),
+    ]
+    return cases
+
+
+def _verdict_rules(kw):
+    """The four rules in order: (verdict if it fails, passes?, what it says about this run)."""
+    ess = kw["ess"].double().cpu()
+    change, combined = abs(kw["estimate"] - kw["estimate_half"]), math.hypot(kw["se"], kw["se_half"])
+    return [
+        ("not mixed", kw["rhat"] <= RHAT_MAX,
+         f"split R̂ = {kw['rhat']:.3f} ({'≤' if kw['rhat'] <= RHAT_MAX else '>'} {RHAT_MAX}): the chains "
+         + ("agree" if kw["rhat"] <= RHAT_MAX else "disagree, so the estimate depends on where they are")),
+        ("too few draws", float(ess.mean()) >= ESS_MIN,
+         f"mean ESS per chain = {float(ess.mean()):.1f} ({'≥' if float(ess.mean()) >= ESS_MIN else '<'} {ESS_MIN:g}; "
+         f"the smallest chain has {float(ess.min()):.0f}, the largest {float(ess.max()):.0f})"),
+        ("step too large", kw["acceptance"] >= ACCEPT_MIN,
+         f"mean acceptance = {kw['acceptance']:.3f} ({'≥' if kw['acceptance'] >= ACCEPT_MIN else '<'} {ACCEPT_MIN})"),
+        ("step bias", change <= HALVING_SE * combined,
+         f"halving ε moved the estimate by {change:.4g} = {change / combined:.2f} combined SEs "
+         f"√(SE² + SE_half²) = {combined:.3g} ({'≤' if change <= HALVING_SE * combined else '>'} {HALVING_SE:g})"),
+    ]
+
+
+def _verdict_judge(case, expected, got):
+    if not isinstance(got, str) or got not in VERDICTS:
+        return f"result: expected one of {', '.join(repr(v) for v in VERDICTS)}, got {describe(got)}"
+    if got == expected:
+        return None
+    rules = _verdict_rules(case.kwargs)
+    first = next((k for k, (_, ok, _) in enumerate(rules) if not ok), None)
+    lines = [f"expected {expected!r}, got {got!r}. The rules in order, on this run:"]
+    lines += [f"  {k + 1}. {'passes' if ok else 'FAILS'}: {why}" for k, (_, ok, why) in enumerate(rules)]
+    if got == "trust":
+        lines.append(f"  'trust' needs all four rules to pass; rule {first + 1} fails, and the first rule that fails "
+                     "names the verdict.")
+        return "\n".join(lines)
+    k = [v for v, _, _ in rules].index(got)
+    if rules[k][1]:
+        lines.append(f"  {got!r} is rule {k + 1}'s verdict, but rule {k + 1} passes here.")
+        if k == 1 and float(case.kwargs["ess"].min()) < ESS_MIN:
+            lines.append("  The rule is on the mean ESS per chain (total ≥ 100 × the number of chains), "
+                         "not on the smallest chain.")
+        if k == 3:
+            lines.append("  The change is compared with 3 combined SEs, √(SE² + SE_half²): both estimates are noisy.")
+    else:
+        lines.append(f"  Rule {k + 1} fails too, but rule {first + 1} comes first: a run that fails an earlier rule "
+                     "is not judged by the later ones (the SEs and the comparison under halving mean something only "
+                     "for chains that have mixed, with enough draws, at an acceptable step).")
+    if expected == "trust":
+        lines.append("  All four pass, so the answer is 'trust'.")
+    return "\n".join(lines)
+
+
+register(Exercise(
+    id="llc.run_verdict",
+    reference=llc.run_verdict,
+    cases=_verdict_cases,
+    judge=_verdict_judge,
+    notes=(
+        "Exact: a string from a fixed set. The hidden cases are drawn from ranges that put each rule's quantity "
+        "at least 0.005 (R̂, acceptance), 0.2 (mean ESS) or 0.15 combined SEs (the change under halving) from its "
+        "threshold, far beyond round-off, except two exact boundary cases in numbers that every correct way of "
+        "writing the rule computes exactly: a mean ESS of exactly 100 from integers, and a change of exactly 3 combined "
+        "SEs with SEs 3 and 4 (√(9 + 16) = 5, 100 − 85 = 15). Each rule passes at equality, as the text says."
     ),
 ))
