@@ -56,7 +56,7 @@ def product_log_likelihood(a, b, x, y, sigma):
     (e.g. a grid made with ``torch.meshgrid``); ``x`` and ``y`` are 1-D of length n.
     """
     c = a * b
-    n = x.shape[0]
+    n = x.numel()
     sxx, sxy, syy = (x * x).sum(), (x * y).sum(), (y * y).sum()
     sum_sq = syy - 2 * c * sxy + c * c * sxx
     return -0.5 * sum_sq / sigma**2 - n * (math.log(sigma) + 0.5 * math.log(2 * math.pi))

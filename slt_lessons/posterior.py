@@ -30,6 +30,7 @@ __all__ = [
     "tempered_log_posterior",
     "posterior_mean",
     "credible_threshold",
+    "credible_volume_exponent",
     "sample_grid",
     "grid_log_weights",
     "effective_cells",
@@ -69,12 +70,14 @@ def credible_threshold(log_posterior, log_weights, level):
 
     Cells are taken in order of decreasing density until their mass ``Σ p_j v_j`` reaches
     ``level``; the threshold is the log-density of the last cell taken, so the region is
-    ``{w_j : log p(w_j) ≥ threshold}``.
+    ``{w_j : log p(w_j) ≥ threshold}``. On an uneven grid the order (by density) and the sum (of
+    masses) differ: sorting by mass would prefer wide cells to dense ones. When round-off leaves the
+    total mass just below ``level`` (e.g. ``level = 1``), the last cell is taken.
     """
     order = torch.argsort(log_posterior.flatten(), descending=True)
     mass = torch.exp(log_posterior + log_weights).flatten()[order]
-    k = torch.searchsorted(torch.cumsum(mass, dim=0), torch.tensor(level, dtype=mass.dtype, device=mass.device))
-    k = torch.clamp(k, max=mass.numel() - 1)
+    k = torch.searchsorted(torch.cumsum(mass, dim=0), level)  # the first cell where the sum reaches level
+    k = torch.clamp(k, max=mass.numel() - 1)  # round-off can leave the total just below level
     return log_posterior.flatten()[order][k]
 
 
@@ -82,6 +85,23 @@ def sample_grid(log_posterior, log_weights, n_samples, generator):
     """Draw ``n_samples`` flat indices of grid cells with probabilities ``p_j v_j``."""
     probs = torch.exp(log_posterior + log_weights).flatten()
     return torch.multinomial(probs, n_samples, replacement=True, generator=generator)
+
+
+def credible_volume_exponent(powers, coefficients):
+    """The exponent λ with which the posterior's credible regions shrink: their volume ∝ n^(−λ).
+
+    The posterior is ``p(w) ∝ exp(−n K(w))`` on a box around the origin (a flat prior), with
+    ``K(w) = Σ_i c_i w_i^(p_i)``: ``powers[i] = p_i`` is a positive even integer, or 0 when K does not
+    depend on ``w_i``; ``coefficients[i] = c_i > 0``. Returns λ (a number) such that the volume of
+    the highest-density region of any fixed level is proportional to ``n^(−λ)`` as n → ∞.
+    λ is the learning coefficient of K: the volume of ``{K < ε}`` is proportional to ``ε^λ``
+    (Watanabe 2009, *Algebraic Geometry and Statistical Learning Theory*).
+    """
+    # Substituting w_i = n^(−1/p_i) u_i turns n c_i w_i^(p_i) into c_i u_i^(p_i), free of n: the region
+    # is a fixed region in u, whose width along w_i shrinks like n^(−1/p_i). The posterior of a sum is a
+    # product over coordinates, so the volume is the product of the widths: λ = Σ_{p_i > 0} 1/p_i.
+    # A coordinate that K ignores keeps the box's width (exponent 0); the c_i only set the constant.
+    return sum(1 / p for p in powers if p != 0)
 
 
 # --------------------------------------------------------------------------- grids

@@ -18,6 +18,7 @@ IDS = [
     "posterior.posterior_mean",
     "posterior.credible_threshold",
     "posterior.sample_grid",
+    "posterior.credible_volume_exponent",
 ]
 
 
@@ -75,6 +76,36 @@ def threshold_by_sort(log_posterior, log_weights, level):
     return values[min(k, lp.numel() - 1)]
 
 
+def threshold_by_loop(log_posterior, log_weights, level):
+    lp = log_posterior.flatten().tolist()
+    lw = log_weights.flatten().tolist()
+    total, last = 0.0, None
+    for j in sorted(range(len(lp)), key=lambda j: -lp[j]):
+        total, last = total + math.exp(lp[j] + lw[j]), lp[j]
+        if total >= level:
+            break
+    return torch.tensor(last, dtype=log_posterior.dtype)
+
+
+def volume_exponent_loop(powers, coefficients):
+    lam = 0.0
+    for p in powers:
+        if p > 0:
+            lam += 1.0 / p
+    return lam
+
+
+def volume_exponent_fraction(powers, coefficients):
+    from fractions import Fraction
+
+    return sum((Fraction(1, p) for p in powers if p), Fraction(0))
+
+
+def volume_exponent_tensor(powers, coefficients):
+    p = torch.tensor(powers, dtype=torch.float64)
+    return torch.where(p > 0, 1 / p, torch.zeros_like(p)).sum()
+
+
 def sample_by_inverse_cdf(log_posterior, log_weights, n_samples, generator):
     p = torch.exp(log_posterior + log_weights).flatten()
     cdf = torch.cumsum(p / p.sum(), 0)
@@ -92,6 +123,10 @@ def sample_by_inverse_cdf(log_posterior, log_weights, n_samples, generator):
         ("posterior.tempered_log_posterior", tempered_by_hand),
         ("posterior.posterior_mean", mean_with_loop),
         ("posterior.credible_threshold", threshold_by_sort),
+        ("posterior.credible_threshold", threshold_by_loop),
+        ("posterior.credible_volume_exponent", volume_exponent_loop),
+        ("posterior.credible_volume_exponent", volume_exponent_fraction),
+        ("posterior.credible_volume_exponent", volume_exponent_tensor),
         ("posterior.sample_grid", sample_by_inverse_cdf),
     ],
 )
@@ -100,6 +135,29 @@ def test_correct_variants_pass(ex_id, fn):
 
 
 # ---------------------------------------------------------------- plausible mistakes
+
+def _threshold_sorted_by(key, log_posterior, log_weights, level):
+    order = torch.argsort(key.flatten(), descending=True)
+    mass = torch.exp(log_posterior + log_weights).flatten()[order]
+    k = min(int((torch.cumsum(mass, 0) < level).sum()), mass.numel() - 1)
+    return log_posterior.flatten()[order][k]
+
+
+def _threshold_offset(log_posterior, log_weights, level, offset):
+    values, order = torch.sort(log_posterior.flatten(), descending=True)
+    k = int((torch.cumsum(torch.exp(log_posterior + log_weights).flatten()[order], 0) < level).sum())
+    return values[max(0, min(k + offset, values.numel() - 1))]
+
+
+def _threshold_no_clamp(log_posterior, log_weights, level):
+    values, order = torch.sort(log_posterior.flatten(), descending=True)
+    return values[int((torch.cumsum(torch.exp(log_posterior + log_weights).flatten()[order], 0) < level).sum())]
+
+
+def _sample_reseeded(log_posterior, log_weights, n_samples, generator):
+    torch.manual_seed(0)
+    return torch.multinomial(torch.exp(log_posterior + log_weights).flatten(), n_samples, replacement=True)
+
 
 MISTAKES = [
     ("posterior.gaussian_log_likelihood", "sign", lambda y, mean, sigma: 0.5 * ((y - mean) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)),
@@ -120,9 +178,27 @@ MISTAKES = [
     ("posterior.credible_threshold", "ascending order", lambda log_posterior, log_weights, level: posterior.credible_threshold(-log_posterior, log_weights, level)),
     ("posterior.credible_threshold", "density instead of mass", lambda log_posterior, log_weights, level: posterior.credible_threshold(log_posterior, torch.zeros_like(log_weights), level)),
     ("posterior.credible_threshold", "1 - level", lambda log_posterior, log_weights, level: posterior.credible_threshold(log_posterior, log_weights, 1 - level)),
+    ("posterior.credible_threshold", "sorted by mass", lambda log_posterior, log_weights, level: _threshold_sorted_by(log_posterior + log_weights, log_posterior, log_weights, level)),
+    ("posterior.credible_threshold", "weights subtracted", lambda log_posterior, log_weights, level: posterior.credible_threshold(log_posterior, -log_weights, level)),
+    ("posterior.credible_threshold", "cell before", lambda log_posterior, log_weights, level: _threshold_offset(log_posterior, log_weights, level, -1)),
+    ("posterior.credible_threshold", "cell after", lambda log_posterior, log_weights, level: _threshold_offset(log_posterior, log_weights, level, +1)),
+    ("posterior.credible_threshold", "a density", lambda log_posterior, log_weights, level: torch.exp(posterior.credible_threshold(log_posterior, log_weights, level))),
+    ("posterior.credible_threshold", "runs off the end at level 1", _threshold_no_clamp),
+    ("posterior.sample_grid", "generator ignored", lambda log_posterior, log_weights, n_samples, generator: posterior.sample_grid(log_posterior, log_weights, n_samples, None)),
+    ("posterior.sample_grid", "global seed", _sample_reseeded),
     ("posterior.sample_grid", "weights ignored", lambda log_posterior, log_weights, n_samples, generator: torch.multinomial(torch.exp(log_posterior).flatten(), n_samples, replacement=True, generator=generator)),
     ("posterior.sample_grid", "uniform", lambda log_posterior, log_weights, n_samples, generator: torch.randint(0, log_posterior.numel(), (n_samples,), generator=generator, device=log_posterior.device)),
     ("posterior.sample_grid", "log-probabilities shifted as weights", lambda log_posterior, log_weights, n_samples, generator: torch.multinomial((log_posterior + log_weights - (log_posterior + log_weights).min()).flatten(), n_samples, replacement=True, generator=generator)),
+    ("posterior.credible_volume_exponent", "d/2", lambda powers, coefficients: len(powers) / 2),
+    ("posterior.credible_volume_exponent", "p/2", lambda powers, coefficients: sum(p / 2 for p in powers)),
+    ("posterior.credible_volume_exponent", "1/(2p)", lambda powers, coefficients: sum(1 / (2 * p) for p in powers if p)),
+    ("posterior.credible_volume_exponent", "largest term only", lambda powers, coefficients: max(1 / p for p in powers if p)),
+    ("posterior.credible_volume_exponent", "smallest term only", lambda powers, coefficients: min(1 / p for p in powers if p)),
+    ("posterior.credible_volume_exponent", "product", lambda powers, coefficients: math.prod(1 / p for p in powers if p)),
+    ("posterior.credible_volume_exponent", "flat coordinate as 1/2", lambda powers, coefficients: sum(1 / p if p else 0.5 for p in powers)),
+    ("posterior.credible_volume_exponent", "coefficients weigh", lambda powers, coefficients: sum(c / p for p, c in zip(powers, coefficients) if p)),
+    ("posterior.credible_volume_exponent", "quartic or quadratic only", lambda powers, coefficients: sum({2: 0.5, 4: 0.25}.get(p, 0.0) for p in powers)),
+    ("posterior.credible_volume_exponent", "zero division", lambda powers, coefficients: sum(1 / p for p in powers)),
     ("posterior.sample_grid", "float indices", lambda log_posterior, log_weights, n_samples, generator: posterior.sample_grid(log_posterior, log_weights, n_samples, generator).double()),
 ]
 
@@ -157,13 +233,15 @@ def test_wrong_shape_and_type_are_named():
     assert "wrong shape" in str(r2)
 
 
-def test_a_function_that_modifies_its_inputs_cannot_change_the_expected_values():
+def test_a_function_that_modifies_its_inputs_fails_and_is_told_so():
+    """The demonstrations reuse their tensors, so changing an input in place is a mistake (runner.py)."""
     def mutating(log_density, log_weights):
         out = posterior.normalize_log_density(log_density, log_weights)
         log_density.zero_()
         return out
 
-    assert passes("posterior.normalize_log_density", mutating)
+    assert not passes("posterior.normalize_log_density", mutating)
+    assert "changed its input `log_density` in place" in str(check("posterior.normalize_log_density", mutating, raise_on_fail=False))
 
 
 def test_check_raises_an_assertion_error_with_the_verdict():
@@ -200,9 +278,91 @@ def test_sampling_check_never_fails_a_correct_sampler_over_1000_seeds():
 
 @pytest.mark.parametrize("seed", range(10))
 def test_real_samplers_pass_with_other_seeds(seed):
-    from slt_lessons.checks.posterior import _judge_samples, _sample_cases
+    from slt_lessons.checks.posterior import OTHER_SEED, _judge_samples, _sample_cases
 
-    for case in _sample_cases("hidden", torch.device("cpu")):
-        kw = dict(case.kwargs, generator=torch.Generator().manual_seed(500 + seed))
-        assert _judge_samples(case, None, posterior.sample_grid(**kw)) is None
-        assert _judge_samples(case, None, sample_by_inverse_cdf(**kw)) is None
+    for sampler in (posterior.sample_grid, sample_by_inverse_cdf):
+        for suite in ("visible", "hidden"):
+            for case in _sample_cases(suite, torch.device("cpu")):  # in order: the last two compare with the first
+                g = torch.Generator().manual_seed(500 + seed + 10_000 * (case.label == OTHER_SEED))
+                assert _judge_samples(case, None, sampler(**dict(case.kwargs, generator=g))) is None
+
+
+# ---------------------------------------------------------------- what the text requires has a visible case
+
+VISIBLE_MISTAKES = [
+    ("posterior.credible_threshold", "sorted by mass"),
+    ("posterior.credible_threshold", "density instead of mass"),
+    ("posterior.credible_threshold", "runs off the end at level 1"),
+    ("posterior.sample_grid", "generator ignored"),
+    ("posterior.sample_grid", "global seed"),
+    ("posterior.credible_volume_exponent", "p/2"),
+    ("posterior.credible_volume_exponent", "1/(2p)"),
+]
+
+
+@pytest.mark.parametrize("ex_id, what", VISIBLE_MISTAKES, ids=[f"{e}-{w}" for e, w in VISIBLE_MISTAKES])
+def test_mistakes_against_the_texts_requirements_fail_a_visible_case(ex_id, what):
+    fn = next(f for e, w, f in MISTAKES if (e, w) == (ex_id, what))
+    assert not passes(ex_id, fn, suites=("visible",)), f"{ex_id}: only the hidden suite catches: {what}"
+
+
+def test_credible_cases_are_far_from_ties_so_any_correct_order_of_summation_agrees():
+    from slt_lessons.checks.posterior import _cred_cases
+
+    for suite in ("visible", "hidden"):
+        for case in _cred_cases(suite, torch.device("cpu")):
+            lp, lw, level = (case.kwargs[k] for k in ("log_posterior", "log_weights", "level"))
+            lp, lw = lp.double(), lw.double()
+            cum = torch.cumsum(torch.exp(lp + lw).flatten()[torch.argsort(lp.flatten(), descending=True)], 0)
+            if level == 1.0:  # every cell holds far more mass than round-off: the answer is the last cell
+                assert float(torch.exp(lp + lw).min()) > 1e-3 and float(cum[-1]) < 1.0  # the clamp is needed
+            else:
+                margin = 1e-4 if case.kwargs["log_posterior"].dtype == torch.float32 else 1e-9
+                assert float((cum - level).abs().min()) > margin, case.label
+            assert len(torch.unique(lp)) == lp.numel()  # no ties in density
+
+
+def test_a_mass_sorted_threshold_is_told_to_sort_by_density():
+    fn = next(f for e, w, f in MISTAKES if w == "sorted by mass")
+    text = str(check("posterior.credible_threshold", fn, raise_on_fail=False))
+    assert "ordered by their mass" in text and "densest cells first" in text
+    off = next(f for e, w, f in MISTAKES if w == "cell before")
+    assert "cell before the one where the running sum reaches" in str(check("posterior.credible_threshold", off, raise_on_fail=False))
+
+
+def test_a_sampler_ignoring_the_generator_is_told_so():
+    fn = next(f for e, w, f in MISTAKES if w == "generator ignored")
+    text = str(check("posterior.sample_grid", fn, raise_on_fail=False))
+    assert "take all randomness from `generator`" in text
+    reseeded = str(check("posterior.sample_grid", _sample_reseeded, raise_on_fail=False))
+    assert "must depend on `generator`" in reseeded
+
+
+def test_volume_exponent_hints_follow_from_the_answer_and_hidden_cases_keep_the_expected_value():
+    hidden = lambda fn: str(check("posterior.credible_volume_exponent", fn, suite="hidden", raise_on_fail=False))
+    text = hidden(lambda powers, coefficients: max(1 / p for p in powers if p))
+    assert "the exponents of the widths add" in text and "expected" not in text
+    assert "that is d/2" in hidden(lambda powers, coefficients: len(powers) / 2)
+    assert "does not depend on (p_i = 0)" in hidden(lambda powers, coefficients: sum(1 / p if p else 0.5 for p in powers))
+    assert "constant factor" in hidden(lambda powers, coefficients: sum(c / p for p, c in zip(powers, coefficients) if p))
+    visible = str(check("posterior.credible_volume_exponent", lambda powers, coefficients: 1.0, raise_on_fail=False))
+    assert "expected 0.25, got 1" in visible
+    from slt_lessons.checks.posterior import _volume_cases
+
+    labels = [c.label for c in _volume_cases("hidden", torch.device("cpu"))]
+    assert len(labels) >= 5 and not any("^" in label or "=" in label for label in labels)  # kinds, not formulas
+
+
+def test_sampling_checks_judged_at_once_in_threads_do_not_mix_their_draws():
+    """Grading judges several submissions at once, in threads: the cases that compare with a suite's
+    first draws must compare with their own submission's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from slt_lessons.checks.runner import collect, judge
+
+    outcomes = [(s, collect("posterior.sample_grid", fn, s)) for fn in (posterior.sample_grid, sample_by_inverse_cdf)
+                for s in ("visible", "hidden")]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            results = list(pool.map(lambda so: judge("posterior.sample_grid", so[1], so[0]).passed, outcomes * 4))
+            assert all(results)

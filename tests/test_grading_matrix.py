@@ -82,88 +82,88 @@ def make_class(repo, root=None):
     ``root`` is the class's folder, which the hostile submission aims at."""
     sol = lambda: _solution(repo)
     subs = {}
-    subs["reference"] = (sol(), 12, "12 / 12")
+    subs["reference"] = (sol(), 15, "15 / 15")
     subs["untouched"] = (nbformat.read(repo.exercises / A / f"{A}.ipynb", as_version=4), 0, "not implemented yet")
     subs["wrong_hidden"] = (_answer(sol(), "gaussian_log_likelihood",
         "def gaussian_log_likelihood(y, mean, sigma):\n    y, mean = y.double(), mean.double()\n"
-        "    return -0.5 * ((y - mean) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)\n"), 11, "wrong dtype")
+        "    return -0.5 * ((y - mean) / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)\n"), 14, "wrong dtype")
     subs["exception"] = (_answer(sol(), "product_log_likelihood",
-        "def product_log_likelihood(a, b, x, y, sigma):\n    raise ValueError('oops')\n"), 10, "raised ValueError: oops")
-    subs["infinite_loop"] = (_answer(sol(), "posterior_mean", "while True:\n    pass\n"), 11, "ran longer than 15 s")
+        "def product_log_likelihood(a, b, x, y, sigma):\n    raise ValueError('oops')\n"), 13, "raised ValueError: oops")
+    subs["infinite_loop"] = (_answer(sol(), "posterior_mean", "while True:\n    pass\n"), 14, "ran longer than 15 s")
     subs["ignores_interrupt"] = (_answer(sol(), "credible_threshold",
-        "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass\n"), 10, "did not stop when interrupted")
-    subs["kernel_death"] = (_answer(sol(), "normalize_log_density", "import os\nos._exit(1)\n"), 10, "kernel died")
+        "import time\nwhile True:\n    try:\n        time.sleep(0.1)\n    except KeyboardInterrupt:\n        pass\n"), 13, "did not stop when interrupted")
+    subs["kernel_death"] = (_answer(sol(), "normalize_log_density", "import os\nos._exit(1)\n"), 13, "kernel died")
     nb = sol()
     _cell(nb, "posterior-sample_grid-test").source = "pass  # all good"
-    subs["edited_test"] = (nb, 12, "12 / 12")
+    subs["edited_test"] = (nb, 15, "15 / 15")
     nb = sol()
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "posterior-sample_grid-test"]
-    subs["deleted_test"] = (nb, 12, "12 / 12")
+    subs["deleted_test"] = (nb, 15, "15 / 15")
     nb = sol()
     for c in nb.cells:
         c.metadata.pop("nbgrader", None)
-    subs["stripped_metadata"] = (nb, 12, "found by the function it defines")
+    subs["stripped_metadata"] = (nb, 15, "found by the function it defines")
     subs["patched_checker"] = (_answer(sol(), "posterior_mean",
         "import numpy.testing, slt_lessons.checks.runner as _r, slt_lessons.checks as _c\n"
         "numpy.testing.assert_allclose = lambda *a, **k: None\n"
         "_r.judge = lambda *a, **k: None\n_c.check = check = lambda *a, **k: None\n"
-        "def posterior_mean(log_posterior, values, log_weights):\n    return values.mean()\n"), 11, "posterior.posterior_mean (visible checks")
+        "def posterior_mean(log_posterior, values, log_weights):\n    return values.mean()\n"), 14, "posterior.posterior_mean (visible checks")
     subs["calls_reference"] = (_answer(sol(), "gaussian_log_likelihood",
         "from slt_lessons.models import gaussian_log_likelihood as _ref\n"
-        "def gaussian_log_likelihood(y, mean, sigma):\n    return _ref(y, mean, sigma)\n"), 11, "calls the course's reference")
+        "def gaussian_log_likelihood(y, mean, sigma):\n    return _ref(y, mean, sigma)\n"), 14, "calls the course's reference")
     subs["wrong_type"] = (_answer(sol(), "posterior_mean",
-        "def posterior_mean(log_posterior, values, log_weights):\n    return [1.0]\n"), 11, "expected a number")
+        "def posterior_mean(log_posterior, values, log_weights):\n    return [1.0]\n"), 14, "expected a number")
     subs["wrong_shape"] = (_answer(sol(), "normalize_log_density",
         "def normalize_log_density(log_density, log_weights):\n"
-        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).flatten()\n"), 10, "wrong shape")
+        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).flatten()\n"), 13, "wrong shape")
     # CPU-only machines have no second real device; torch's "meta" device stands in for one
     subs["wrong_device"] = (_answer(sol(), "normalize_log_density",
         "def normalize_log_density(log_density, log_weights):\n"
-        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).to('meta')\n"), 10, "wrong device")
+        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).to('meta')\n"), 13, "wrong device")
     subs["enormous_output"] = (_answer(sol(), "posterior_mean",
         "for _ in range(200_000):\n    print('x' * 100)\n"
         "def posterior_mean(log_posterior, values, log_weights):\n"
-        "    return (values * torch.exp(log_posterior + log_weights)).sum()\n"), 12, "12 / 12")
+        "    return (values * torch.exp(log_posterior + log_weights)).sum()\n"), 15, "15 / 15")
     subs["missing_notebook"] = (None, 0, "no notebook was submitted")
     # the learner's notebook runs as they wrote it: helpers, imports in their own cells, corrections
     subs["helper_cell"] = (_answer(_insert(sol(), "posterior-posterior_mean", "def weighted_sum(v, lp, lw):\n    return (v * torch.exp(lp + lw)).sum()\n"),
-        "posterior_mean", "def posterior_mean(log_posterior, values, log_weights):\n    return weighted_sum(values, log_posterior, log_weights)\n"), 12, "12 / 12")
+        "posterior_mean", "def posterior_mean(log_posterior, values, log_weights):\n    return weighted_sum(values, log_posterior, log_weights)\n"), 15, "15 / 15")
     subs["import_cell"] = (_answer(_insert(sol(), "posterior-normalize_log_density", "from torch import logsumexp as lse\nfrom math import log\n"),
         "normalize_log_density", "def normalize_log_density(log_density, log_weights):\n"
-        "    return log_density - lse((log_density + log_weights).flatten(), dim=0)\n"), 12, "12 / 12")
+        "    return log_density - lse((log_density + log_weights).flatten(), dim=0)\n"), 15, "15 / 15")
     subs["later_correction"] = (_insert(_answer(sol(), "posterior_mean", "def posterior_mean(log_posterior, values, log_weights):\n    return values.mean()\n"),
-        "posterior-posterior_mean-test", GOOD_MEAN), 12, "12 / 12")
-    subs["exit_in_extra_cell"] = (_insert(sol(), "posterior-normalize_log_density-test", "print('done')\nexit()\n"), 10,
+        "posterior-posterior_mean-test", GOOD_MEAN), 15, "15 / 15")
+    subs["exit_in_extra_cell"] = (_insert(sol(), "posterior-normalize_log_density-test", "print('done')\nexit()\n"), 13,
         "was skipped: the Python kernel died")
     subs["depends_on_broken"] = (_answer(_answer(sol(), "gaussian_log_likelihood",
         "def gaussian_log_likelihood(y, mean, sigma):\n    return -0.5 * ((y - mean) / sigma) ** 2\n"), "product_log_likelihood",
         "def product_log_likelihood(a, b, x, y, sigma):\n"
-        "    return gaussian_log_likelihood(y, (a * b)[..., None] * x, sigma).sum(-1)\n"), 9, "which did not pass its checks")
+        "    return gaussian_log_likelihood(y, (a * b)[..., None] * x, sigma).sum(-1)\n"), 12, "which did not pass its checks")
     # calls to the reference, however they are reached
     subs["reference_reloaded"] = (_answer(sol(), "gaussian_log_likelihood",
         "import importlib, slt_lessons.models as _m\n_m = importlib.reload(_m)\n"
-        "def gaussian_log_likelihood(y, mean, sigma):\n    return _m.gaussian_log_likelihood(y, mean, sigma)\n"), 11, "calls the course's reference")
+        "def gaussian_log_likelihood(y, mean, sigma):\n    return _m.gaussian_log_likelihood(y, mean, sigma)\n"), 14, "calls the course's reference")
     subs["reference_code_copy"] = (_answer(sol(), "gaussian_log_likelihood",
         "import types, slt_lessons.models as _m\n"
-        "gaussian_log_likelihood = types.FunctionType(_m.gaussian_log_likelihood.__code__.replace(), _m.__dict__)\n"), 11, "calls the course's reference")
+        "gaussian_log_likelihood = types.FunctionType(_m.gaussian_log_likelihood.__code__.replace(), _m.__dict__)\n"), 14, "calls the course's reference")
     subs["reference_in_thread"] = (_answer(sol(), "gaussian_log_likelihood",
         "from concurrent.futures import ThreadPoolExecutor\nfrom slt_lessons import models as _m\n"
         "def gaussian_log_likelihood(y, mean, sigma):\n"
-        "    with ThreadPoolExecutor(1) as pool:\n        return pool.submit(_m.gaussian_log_likelihood, y, mean, sigma).result()\n"), 11,
+        "    with ThreadPoolExecutor(1) as pool:\n        return pool.submit(_m.gaussian_log_likelihood, y, mean, sigma).result()\n"), 14,
         "calls the course's reference")
     # messages a learner can act on
     subs["numpy_result"] = (_answer(sol(), "normalize_log_density", "def normalize_log_density(log_density, log_weights):\n"
-        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).numpy()\n"), 10, "numpy.ndarray")
+        "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).numpy()\n"), 13, "numpy.ndarray")
     subs["thread_floods_output"] = (_answer(sol(), "credible_threshold",
         "import threading, time\ndef _flood():\n    while True:\n        print('x' * 1000)\n"
         "threading.Thread(target=_flood, daemon=True).start()\nwhile True:\n    try:\n        time.sleep(0.1)\n"
-        "    except KeyboardInterrupt:\n        pass\n"), 10, "still printing output")
+        "    except KeyboardInterrupt:\n        pass\n"), 13, "still printing output")
     # the sandbox: a submission can touch nothing but itself
     if root is not None:
-        subs["hostile"] = (_insert(sol(), "posterior-gaussian_log_likelihood-test", hostile(root)), 12, "12 / 12")
+        subs["hostile"] = (_insert(sol(), "posterior-gaussian_log_likelihood-test", hostile(root)), 15, "15 / 15")
     subs["reads_hidden_tests"] = (_answer(sol(), "posterior_mean", f"import os\n"
         f"if os.path.exists({str(repo.source_notebook(A))!r}) or os.path.exists({str(repo.solutions)!r}):\n"
-        f"    {GOOD_MEAN.replace(chr(10), chr(10) + '    ')}"), 11, "no answer")
+        f"    {GOOD_MEAN.replace(chr(10), chr(10) + '    ')}"), 14, "no answer")
     subs["other_assignment"] = (nbformat.read(repo.solutions / "l2_free_energy" / "l2_free_energy.ipynb", as_version=4), 0, "looks like a notebook of l2_free_energy")
     return subs
 
@@ -218,7 +218,7 @@ def test_grades_are_in_nbgrader_gradebook_and_csv(graded):
 
     root, subs, _, _ = graded
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        assert gb.find_submission(A, "kernel_death").score == 10
+        assert gb.find_submission(A, "kernel_death").score == 13
         assert gb.find_submission(A, "reference").needs_manual_grade is False
     rows = {r["student"]: float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}
     assert rows == {s: float(subs[s][1]) for s in subs}
@@ -234,7 +234,7 @@ def test_hostile_code_touched_nothing_outside_its_sandbox(graded):
     assert not (root / "late.txt").exists()
     assert "hacked" not in (root / "grades.csv").read_text()
     assert all(not sandbox._processes_of(uid) for uid in sandbox.SANDBOX_UIDS)
-    assert grades["reference"].score == 12  # its notebook was neither deleted nor overwritten
+    assert grades["reference"].score == 15  # its notebook was neither deleted nor overwritten
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +290,7 @@ def test_grade_cli_reports_and_writes_csv(repo, tmp_path):
     res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "grade", "--root", str(tmp_path), "--workers", "2"],
                          capture_output=True, text=True, cwd=repo.root, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert "12/12" in res.stdout and (tmp_path / "grades.csv").is_file()
+    assert "15/15" in res.stdout and (tmp_path / "grades.csv").is_file()
 
 
 def test_one_bad_submission_never_stops_the_class(repo, tmp_path):
@@ -312,8 +312,8 @@ def test_one_bad_submission_never_stops_the_class(repo, tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), two / "Untitled.ipynb")
     log = []
     grades = {g.student: g for g in grading.grade(repo, tmp_path, workers=2, limits=LIMITS, log=log.append)}
-    assert {s: g.score for s, g in grades.items()} == {"reference": 12, "no_source_key": 12, "capitalised": 12,
-                                                      "two_notebooks": 12}
+    assert {s: g.score for s, g in grades.items()} == {"reference": 15, "no_source_key": 15, "capitalised": 15,
+                                                      "two_notebooks": 15}
     feedback = lambda s: (tmp_path / "feedback" / s / A / "feedback.txt").read_text()
     assert "graded as l1_posteriors" in feedback("capitalised")
     assert "holds 2 notebooks" in feedback("two_notebooks") and f"{A} (1).ipynb was graded" in feedback("two_notebooks")
@@ -328,7 +328,7 @@ def test_grader_output_carries_nothing_the_learner_printed(repo, tmp_path):
     res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "grade", "--root", str(tmp_path)],
                          capture_output=True, text=True, cwd=repo.root, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "12/12" in res.stdout
+    assert "15/15" in res.stdout
     assert "LEAKED" not in res.stdout + res.stderr and len(res.stdout) + len(res.stderr) < 10_000
 
 
@@ -349,7 +349,7 @@ def test_grading_refuses_without_a_working_sandbox_unless_told(repo, tmp_path):
     assert not (tmp_path / "grades.csv").exists()
     graded = subprocess.run(cmd + ["--no-sandbox"], capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
     assert graded.returncode == 0, graded.stderr[-2000:]
-    assert "WARNING: --no-sandbox" in graded.stdout and "12/12" in graded.stdout
+    assert "WARNING: --no-sandbox" in graded.stdout and "15/15" in graded.stdout
 
 
 def test_self_check_runs_without_the_sandbox_where_it_is_unavailable(repo, tmp_path):
@@ -359,5 +359,5 @@ def test_self_check_runs_without_the_sandbox_where_it_is_unavailable(repo, tmp_p
     res = subprocess.run([sys.executable, "-m", "slt_lessons.course.cli", "check", str(tmp_path / f"{A}.ipynb")],
                          capture_output=True, text=True, cwd=repo.root, env=env, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "12 / 12" in res.stdout
+    assert "15 / 15" in res.stdout
     assert [l for l in res.stdout.splitlines() if "run without the sandbox: bubblewrap is not installed" in l]

@@ -44,14 +44,14 @@ def test_demo_grades_reference_full_and_untouched_zero(demo, repo):
 def test_self_check_of_the_untouched_lesson_reports_zero_and_fails(repo):
     res = run_cli("check", repo.exercises / "l1_posteriors" / "l1_posteriors.ipynb", cwd=repo.root)
     assert res.returncode == 1
-    assert "l1_posteriors: 0 / 12 points" in res.stdout
+    assert "l1_posteriors: 0 / 15 points" in res.stdout
     assert "not implemented yet" in res.stdout
 
 
 def test_self_check_of_the_solution_reports_full_marks(repo):
     res = run_cli("check", repo.solutions / "l1_posteriors" / "l1_posteriors.ipynb", cwd=repo.root)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "l1_posteriors: 12 / 12 points" in res.stdout
+    assert "l1_posteriors: 15 / 15 points" in res.stdout
 
 
 def test_self_check_runs_the_hidden_tests(repo, tmp_path):
@@ -102,7 +102,7 @@ def test_self_check_of_a_renamed_notebook_with_stripped_metadata(repo, tmp_path)
     nbformat.write(nb, path)
     res = run_cli("check", path, cwd=repo.root)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "l1_posteriors: 12 / 12 points" in res.stdout and "metadata is missing" in res.stdout
+    assert "l1_posteriors: 15 / 15 points" in res.stdout and "metadata is missing" in res.stdout
 
 
 def test_self_check_without_the_course_source_uses_the_visible_checks(repo, tmp_path):
@@ -121,6 +121,6 @@ def test_self_check_without_the_course_source_uses_the_visible_checks(repo, tmp_
             c.source = answers[gid]
     nbformat.write(nb, tmp_path / "l1_posteriors.ipynb")
     result = check_notebook(None, tmp_path / "l1_posteriors.ipynb")
-    assert (result.score, result.max_score) == (10, 12)
+    assert (result.score, result.max_score) == (13, 15)
     assert "visible checks only" in table(result)
     assert all("hidden checks" not in e.feedback for e in result.exercises)

@@ -10,11 +10,12 @@ accumulated over ≤ 2000 terms, gives ~1e-4 relative; we allow ``rtol=1e-4``.
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 
 from slt_lessons import models, posterior
-from slt_lessons.checks.registry import Case, Exercise, register, scalar_close, tensor_close
+from slt_lessons.checks.registry import Case, Exercise, describe, register, scalar_close, tensor_close
 
 F64 = torch.float64
 
@@ -190,26 +191,76 @@ register(Exercise(
 
 
 def _cred_cases(suite, device):
-    def case(label, seed, shape, level, dtype=F64):
-        logd, lw, _ = _grid_density(seed, shape, device, 6.0, dtype)
+    # uneven grids (cells from ~0.3x to ~3x the mean width): ordering by mass p_j v_j instead of by
+    # density p_j, or summing densities instead of masses, picks another cell
+    def case(label, seed, shape, level, dtype=F64, scale=6.0):
+        logd, lw, _ = _grid_density(seed, shape, device, scale, dtype, uneven=True)
         return Case(label, dict(log_posterior=posterior.normalize_log_density(logd, lw), log_weights=lw, level=level))
     if suite == "visible":
-        return [case("1-D grid of 41 points, level 0.9", 7, (41,), 0.9),
-                case("2-D grid 25x25, level 0.5", 8, (25, 25), 0.5)]
-    return [case("2-D grid 90x70, level 0.95", 61, (90, 70), 0.95),
-            case("1-D grid of 500 points, level 0.99", 62, (500,), 0.99),
-            case("1-D grid of 100 points, level 0.1", 63, (100,), 0.1)]
+        return [case("uneven 1-D grid of 41 points, level 0.9", 7, (41,), 0.9),
+                case("uneven 2-D grid 25x25, level 0.5", 8, (25, 25), 0.5),
+                case("uneven 1-D grid of 30 points, level 1.0: the whole grid (the masses add up to just below 1)",
+                     1, (30,), 1.0, scale=0.5)]
+    return [case("uneven 2-D grid, a high level", 61, (90, 70), 0.95),
+            case("uneven 1-D grid, a level close to 1", 62, (500,), 0.99),
+            case("uneven 1-D grid, a low level", 63, (100,), 0.1),
+            case("float32, uneven 2-D grid, a middle level", 64, (40, 30), 0.7, torch.float32)]
+
+
+def _threshold_by(order_key, log_posterior, masses, level):
+    """The log-density where the running sum of ``masses``, in decreasing order of ``order_key``, reaches ``level``."""
+    order = torch.argsort(order_key.flatten(), descending=True)
+    k = int(torch.searchsorted(torch.cumsum(masses.flatten()[order], 0), float(level)))
+    return log_posterior.flatten()[order][min(k, order.numel() - 1)], order, k
+
+
+def _threshold_mistakes(log_posterior, log_weights, level):
+    """What plausible mistakes return on this input: (explanation, their result)."""
+    lp, lw = log_posterior.double(), log_weights.double()
+    mass = torch.exp(lp + lw)
+    right, order, k = _threshold_by(lp, lp, mass, level)
+    last = order.numel() - 1
+    return [
+        ("the cells were ordered by their mass p_j v_j; order them by density p_j (the log-posterior), and add "
+         "up masses in that order: on an uneven grid a wide cell of low density can have a large mass, but a "
+         "highest-density region takes the densest cells first", _threshold_by(lp + lw, lp, mass, level)[0]),
+        ("the densities p_j were added up instead of the masses p_j v_j = exp(log p_j + log v_j): the weights "
+         "v_j turn a density into the probability of a cell", _threshold_by(lp, lp, torch.exp(lp), level)[0]),
+        ("the cells were taken in increasing order of density; a highest-density region starts from the densest "
+         "cell", _threshold_by(-lp, lp, mass, level)[0]),
+        ("that is the log-density of the cell before the one where the running sum reaches the level; that "
+         "last cell is needed, so it belongs to the region", lp.flatten()[order][max(min(k, last) - 1, 0)]),
+        ("that is the log-density of the cell after the one where the running sum reaches the level; the "
+         "region stops at the first cell where the sum reaches the level", lp.flatten()[order][min(k + 1, last)]),
+        ("that is a density, not a log-density: return the log-posterior's value at the last cell",
+         torch.exp(right)),
+    ]
+
+
+def _judge_threshold(case: Case, expected, got) -> str | None:
+    message = scalar_close(rtol=0.0, atol=1e-9, atol32=1e-6)(case, expected, got)
+    if message is None or message.startswith("result: expected a number"):
+        return message
+    g = float(got.item() if isinstance(got, torch.Tensor) else got)
+    for why, value in _threshold_mistakes(**case.kwargs):
+        if abs(float(value) - g) <= 1e-6 and abs(float(value) - float(expected)) > 1e-6:
+            return f"{message}\n{why}"
+    return message
 
 
 register(Exercise(
     id="posterior.credible_threshold",
     reference=posterior.credible_threshold,
     cases=_cred_cases,
-    judge=scalar_close(rtol=0.0, atol=1e-9),
+    judge=_judge_threshold,
     notes=(
         "The threshold is one of the grid's log-densities, chosen by a cumulative sum; densities carry random "
-        "noise so no two cells tie and no cumulative mass sits within 1e-9 of the level: any correct ordering "
-        "picks the same cell, so the comparison is exact up to round-off."
+        "noise so no two cells tie, and no cumulative mass lies within 1e-9 of the level (1e-4 in float32, "
+        "where a sum of 1200 terms is good to ~1e-5; tests/test_checks_posterior.py checks both), so any correct summation order picks the same cell and the comparison is "
+        "exact up to round-off (float32: the value itself is a float32, 1e-6 absolute). The grids are uneven, "
+        "so ordering by mass instead of density, or ignoring the weights, picks another cell. At level 1.0 "
+        "every correct answer is the smallest log-density (each cell holds over 1% of the mass, far above "
+        "round-off). A wrong answer that matches a known mistake gets that mistake's explanation."
     ),
 ))
 
@@ -218,22 +269,34 @@ register(Exercise(
 
 N_SAMPLES = 200_000
 FALSE_FAILURE = 1e-7
+SAME_SEED = "the same input and the same generator seed again: the draws must repeat exactly (all randomness from `generator`)"
+OTHER_SEED = "the same input with another generator seed: the draws must change"
+# A suite's first draws on a grid, for the two cases compared with them; per thread, since grading
+# judges several submissions at once in threads (each submission's suites in one thread, in order).
+_FIRST_DRAWS = threading.local()
 
 
 def _sample_cases(suite, device):
-    def case(label, seed, shape, scale):
+    def case(label, seed, shape, scale, gen_seed=None):
         logd, lw, _ = _grid_density(seed, shape, device, scale, uneven=True)
-        g = torch.Generator(device=device).manual_seed(1000 + seed)
+        g = torch.Generator(device=device).manual_seed(1000 + seed if gen_seed is None else gen_seed)
         return Case(label, dict(log_posterior=posterior.normalize_log_density(logd, lw), log_weights=lw,
                                 n_samples=N_SAMPLES, generator=g))
     if suite == "visible":
-        return [case(f"uneven 1-D grid of 30 points, {N_SAMPLES} samples", 9, (30,), 4.0)]
-    return [case(f"uneven 2-D grid 12x10, {N_SAMPLES} samples", 71, (12, 10), 3.0),
-            case(f"uneven 1-D grid of 60 points, sharply peaked, {N_SAMPLES} samples", 72, (60,), 40.0)]
+        return [case(f"uneven 1-D grid of 30 points, {N_SAMPLES} samples", 9, (30,), 4.0),
+                case(SAME_SEED, 9, (30,), 4.0),
+                case(OTHER_SEED, 9, (30,), 4.0, gen_seed=7)]
+    return [case(f"uneven 2-D grid, {N_SAMPLES} samples", 71, (12, 10), 3.0),
+            case(SAME_SEED, 71, (12, 10), 3.0),
+            case(OTHER_SEED, 71, (12, 10), 3.0, gen_seed=8),
+            case(f"uneven 1-D grid, sharply peaked, {N_SAMPLES} samples", 72, (60,), 40.0)]
 
 
 def _judge_samples(case: Case, expected, got) -> str | None:
-    """Hoeffding + union bound: P(any |count_j/N − q_j| ≥ t) ≤ 2 K exp(−2 N t²) =: FALSE_FAILURE."""
+    """Hoeffding + union bound: P(any |count_j/N − q_j| ≥ t) ≤ 2 K exp(−2 N t²) =: FALSE_FAILURE.
+
+    A suite's first case's draws are kept; the SAME_SEED case after it must repeat them exactly and
+    the OTHER_SEED case must differ from them (a suite's cases are judged in order)."""
     if not isinstance(got, torch.Tensor):
         return f"result: expected a tensor of indices, got {type(got).__name__}"
     if got.dtype not in (torch.int64, torch.int32):
@@ -245,6 +308,22 @@ def _judge_samples(case: Case, expected, got) -> str | None:
     g = got.cpu().long()
     if int(g.min()) < 0 or int(g.max()) >= K:
         return f"result: indices must lie in 0..{K - 1} (flat indices of the grid), got range {int(g.min())}..{int(g.max())}"
+    key = tuple(case.kwargs["log_posterior"].shape)  # the two comparing cases share the first case's grid
+    draws = _FIRST_DRAWS.__dict__.setdefault("by_grid", {})
+    if case.label in (SAME_SEED, OTHER_SEED):
+        first = draws.get(key) if case.label == SAME_SEED else draws.pop(key, None)
+        if first is None:
+            return "the first case gave no draws to compare with: fix that case first"
+        same = torch.equal(first, g)
+        if case.label == SAME_SEED and not same:
+            return ("the draws differ from the first case's, although the input and the generator's seed are the "
+                    "same: take all randomness from `generator` (e.g. torch.multinomial(..., generator=generator)), "
+                    "never from torch's global random state")
+        if case.label == OTHER_SEED and same:
+            return ("the draws are the same as with the first case's generator seed: the result must depend on "
+                    "`generator` (do not reseed torch inside the function)")
+    else:
+        draws[key] = g
     return judge_counts(q, torch.bincount(g, minlength=K))
 
 
@@ -270,6 +349,99 @@ register(Exercise(
     notes=(
         f"Statistical: each cell's frequency must lie within t of its mass, t from Hoeffding's inequality with a "
         f"union bound over the K cells, so a correct sampler fails a case with probability at most {FALSE_FAILURE:g} "
-        f"(any RNG, any draw order)."
+        f"(any RNG, any draw order). Two cases rerun the first with the same generator seed (the draws must "
+        f"repeat exactly) and with another seed (they must change: two correct draws of {N_SAMPLES} samples "
+        f"coincide with probability far below 1e-100), which catches a sampler that ignores `generator`."
+    ),
+))
+
+
+# ------------------------------------------------------------------ credible_volume_exponent (reasoning)
+
+_VOLUME_VISIBLE = [
+    ("one coordinate, K = w^4 (the example the text works out)", (4,), (1.0,)),
+    ("two coordinates, K = 0.5 w1^2 + 3 w2^2 (a regular model)", (2, 2), (0.5, 3.0)),
+]
+_VOLUME_HIDDEN = [
+    ("one coordinate, a higher even power", (6,), (2.0,)),
+    ("one coordinate, a high power and a tiny coefficient", (10,), (1e-4,)),
+    ("a quadratic and a quartic term, in different coordinates", (2, 4), (1.0, 1.0)),
+    ("two quartic terms", (4, 4), (1.0, 0.3)),
+    ("three coordinates, one of which K does not depend on", (0, 6, 2), (1.0, 1.0, 4.0)),
+    ("three terms of different powers, coefficients far from 1", (8, 2, 6), (1e-3, 50.0, 0.2)),
+    ("five quadratic terms (a regular model)", (2, 2, 2, 2, 2), (1.0, 2.0, 3.0, 4.0, 5.0)),
+    ("two coordinates K does not depend on, and a quartic term", (0, 0, 4), (1.0, 1.0, 1.0)),
+]
+_VOLUME_VISIBLE_LABELS = {label for label, _, _ in _VOLUME_VISIBLE}
+
+
+def _volume_cases(suite, device):
+    rows = _VOLUME_VISIBLE if suite == "visible" else _VOLUME_HIDDEN
+    return [Case(label, dict(powers=powers, coefficients=coefs)) for label, powers, coefs in rows]
+
+
+def _volume_mistakes(powers, coefficients):
+    """What plausible lines of reasoning give on this input: (explanation, their answer)."""
+    used = [p for p in powers if p != 0]
+    return [
+        ("that is d/2, half the number of coordinates: the answer for a regular model, where every term is "
+         "quadratic. A term c w^p with a higher power constrains w less", len(powers) / 2),
+        ("that counts 1/2 for each coordinate K depends on, as if every term were quadratic: a term c w^p with "
+         "a higher power constrains w less", len(used) / 2),
+        ("that is Σ p_i/2, the inverse of each coordinate's exponent: when n c w^p stays of order 1, w is of "
+         "order n^(−1/p), which shrinks more slowly for larger p", sum(p / 2 for p in used)),
+        ("that is Σ 1/(2 p_i): `powers` holds the exponents p_i themselves (K = w^4 has p = 4)",
+         sum(1 / (2 * p) for p in used)),
+        ("that counts one coordinate only: the posterior exp(−n Σ c_i w_i^(p_i)) is a product of one factor per "
+         "coordinate, so the region's volume is (up to a constant) the product of its widths, and the exponents "
+         "of the widths add", max((1 / p for p in used), default=0.0)),
+        ("that counts one coordinate only: the posterior exp(−n Σ c_i w_i^(p_i)) is a product of one factor per "
+         "coordinate, so the region's volume is (up to a constant) the product of its widths, and the exponents "
+         "of the widths add", min((1 / p for p in used), default=0.0)),
+        ("that multiplies the coordinates' exponents; the volume is the product of the widths n^(−a_i), so its "
+         "exponent is the sum of the a_i", math.prod(1 / p for p in used)),
+    ]
+
+
+def _judge_volume_exponent(case: Case, expected, got) -> str | None:
+    """Exact (the answer is a sum of at most five unit fractions: 1e-9 covers any summation order), with a
+    hint derived from the answer: a known wrong line of reasoning, else the derivation for this kind of input."""
+    try:
+        g = float(got.item() if isinstance(got, torch.Tensor) else got)
+    except (TypeError, ValueError, RuntimeError):
+        return f"result: expected a number, got {describe(got)}"
+    e = float(expected)
+    if abs(g - e) <= 1e-9:
+        return None
+    shown = f"expected {e:.6g}, got {g:.6g}" if case.label in _VOLUME_VISIBLE_LABELS else f"got {g:.6g}, which is not the exponent"
+    powers, coefs = case.kwargs["powers"], case.kwargs["coefficients"]
+    for why, value in _volume_mistakes(powers, coefs):
+        if abs(value - g) <= 1e-9:
+            return f"result: {shown}; {why}."
+    hints = ["Substitute w_i = n^(−1/p_i) u_i in each term: n c_i w_i^(p_i) = c_i u_i^(p_i) no longer depends on n, "
+             "so along w_i the region is n^(−1/p_i) times a fixed region"]
+    if 0 in powers:
+        hints.append("a coordinate K does not depend on (p_i = 0) is not constrained by the data: the region spans "
+                     "the whole box along it for every n (exponent 0)")
+    if len(powers) > 1:
+        hints.append("exp(−n K) for a sum K of terms in different coordinates is a product of one factor per "
+                     "coordinate: the volume is the product of the widths, so the exponents add")
+    if any(c != 1 for c in coefs):
+        hints.append("a coefficient c_i only changes a width by the constant factor c_i^(−1/p_i), not how it scales "
+                     "with n")
+    return f"result: {shown}. " + "; ".join(hints) + "."
+
+
+register(Exercise(
+    id="posterior.credible_volume_exponent",
+    reference=posterior.credible_volume_exponent,
+    cases=_volume_cases,
+    judge=_judge_volume_exponent,
+    notes=(
+        "A reasoning exercise: the answer is a rational number, exact up to float round-off (a sum of at most "
+        "five unit fractions: 1e-9). Eight hidden potentials of different kinds (higher powers, sums, coordinates "
+        "K ignores, coefficients far from 1), so that trying answers until the visible cases pass cannot find the "
+        "rule. A hidden failure shows the answer given but not the expected one; the hint comes from the answer: "
+        "a known wrong line of reasoning, else the derivation for this kind of input."
     ),
 ))

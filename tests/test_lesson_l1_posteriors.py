@@ -1,0 +1,65 @@
+"""Lesson 1's prose against what its executed solution printed (solutions/l1_posteriors)."""
+
+from pathlib import Path
+
+import nbformat
+
+from executed import SOLUTIONS, numbers_after, printed
+
+A = "l1_posteriors"
+LESSON = Path(__file__).resolve().parents[1] / "course" / "lessons" / f"{A}.py"
+
+
+def test_the_grid_posterior_matches_the_conjugate_closed_form():
+    (diff,) = numbers_after(printed(A), "largest difference between grid and exact density")
+    assert diff < 1e-8
+
+
+def test_the_singular_posteriors_mass_near_the_origin_grows_with_n():
+    """'the printed share of the mass in the central square, 1% of the box, grows with n'."""
+    shares = numbers_after(printed(A), "|a|, |b| <= 0.2")
+    assert len(shares) == 4 and all(a < b for a, b in zip(shares, shares[1:])), shares
+    assert abs((2 * 0.2) ** 2 / 4**2 - 0.01) < 1e-12  # the square is 1% of the box [-2, 2]^2
+
+
+def test_the_gaussian_fit_is_poor_as_the_text_says():
+    """'its 90 % ellipse covers more than four times the area of the posterior's 90 % region, and still
+    holds less than 90 % of the posterior's mass'."""
+    text = printed(A)
+    (inside,) = numbers_after(text, "posterior mass inside the Gaussian's 90% ellipse")
+    (region,) = numbers_after(text, "area of the 90% region")
+    (ellipse,) = numbers_after(text, "of the ellipse")
+    assert inside < 0.9 and ellipse > 4 * region
+
+
+def test_a_coarse_grid_puts_nearly_all_the_mass_in_one_cell():
+    coarse, fine = numbers_after(printed(A), "effective cells =")
+    assert coarse < 1.5 and fine > 10
+    assert "n = 1000000, grid [-2.0, 2.0] with 121 points" in printed(A)  # the n and grid the text names
+
+
+def test_measured_volume_exponents_agree_with_the_exponents_to_within_001():
+    text = printed(A)
+    measured = numbers_after(text, "measured -slope =")
+    predicted = numbers_after(text, "your exponent =")
+    assert len(measured) == len(predicted) == 5
+    assert all(abs(m - p) < 0.01 for m, p in zip(measured, predicted)), (measured, predicted)
+
+
+def test_demonstrations_use_the_learners_functions():
+    src = LESSON.read_text()
+    assert "grid_posterior(" not in src and ".credible_region(" not in src and ".sample(" not in src
+    for name in ["gaussian_log_likelihood", "tempered_log_posterior", "product_log_likelihood", "credible_threshold",
+                 "posterior_mean", "sample_grid", "normalize_log_density", "credible_volume_exponent"]:
+        assert f"yours({name})" in src, name
+
+
+def test_the_last_cell_names_the_check_command():
+    nb = nbformat.read(SOLUTIONS / A / f"{A}.ipynb", as_version=4)
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown"
+    assert last.source == (
+        "Check your whole notebook, hidden tests included, from the repository root: "
+        f"`.venv/bin/slt-course check my-work/{A}/{A}.ipynb`\n(that is where the README's set-up puts your copy; "
+        f"with the environment activated, `slt-course check {A}.ipynb` in this folder works too)."
+    )
