@@ -75,4 +75,4 @@ def test_grades_in_postgres_equal_grades_in_sqlite(repo, tmp_path, postgres_url,
     pg = grading.grade(repo, tmp_path / "pg", [A], workers=2, limits=limits, log=lambda s: None)
     assert not (tmp_path / "pg" / "gradebook.db").exists()  # nothing went to sqlite
     assert [(g.student, g.score, g.max_score) for g in pg] == [(g.student, g.score, g.max_score) for g in sqlite]
-    assert {g.student: g.score for g in pg} == {"reference": 12.0, "untouched": 0.0}
+    assert {g.student: g.score for g in pg} == {"reference": 15.0, "untouched": 0.0}

@@ -1,5 +1,5 @@
 """The check runner as a learner meets it: `yours` in demonstrations, a report printed once, cases that
-must raise, inputs changed in place."""
+must raise, inputs changed in place, randomness taken from the global state instead of `generator`."""
 
 import pytest
 import torch
@@ -107,3 +107,15 @@ def test_a_function_that_changes_its_input_in_place_fails():
     result = runner.judge("sgld.sgld_step", runner.collect("sgld.sgld_step", in_place_step))
     assert not result.passed
     assert all("changed its input `w` in place" in v.message for v in result.verdicts)
+
+
+def test_a_function_given_a_generator_that_uses_the_global_random_state_fails():
+    from slt_lessons.checks import runner
+
+    def reseeds(log_posterior, log_weights, n_samples, generator):
+        torch.manual_seed(generator.initial_seed())  # same draws for the same seed, but global state
+        return torch.multinomial(torch.exp(log_posterior + log_weights).flatten(), n_samples, replacement=True)
+
+    result = runner.judge("posterior.sample_grid", runner.collect("posterior.sample_grid", reseeds))
+    assert not result.passed
+    assert "used (or reseeded) torch's global random state" in result.verdicts[0].message

@@ -121,6 +121,7 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
     outcomes = []
     for case in ex.cases(suite, get_device(device)):
         kwargs = _fresh(case.kwargs)
+        global_rng = _global_rng_state() if any(isinstance(v, torch.Generator) for v in kwargs.values()) else None
         try:
             out = fn(**kwargs)
         except NotImplementedError:
@@ -130,6 +131,11 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
             kinds = tuple(c.__name__ for c in type(exc).__mro__)
             outcomes.append(Outcome(case.label, error=_short_traceback(exc), raised=kinds))
             continue
+        if global_rng is not None and not _same_rng_state(global_rng, _global_rng_state()):
+            outcomes.append(Outcome(case.label, error=(
+                "used (or reseeded) torch's global random state; take all randomness from the `generator` "
+                "argument, e.g. torch.randn(..., generator=generator)")))
+            continue
         changed = _changed_inputs(case.kwargs, kwargs)
         if changed:
             outcomes.append(Outcome(case.label, error=(
@@ -138,6 +144,18 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
             continue
         outcomes.append(Outcome(case.label, output=_portable(out)))
     return outcomes
+
+
+def _global_rng_state() -> list[torch.Tensor]:
+    """torch's global random states: the CPU generator's, and each CUDA device's where CUDA is up."""
+    states = [torch.random.get_rng_state()]
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states += torch.cuda.get_rng_state_all()
+    return states
+
+
+def _same_rng_state(before: list[torch.Tensor], after: list[torch.Tensor]) -> bool:
+    return len(before) == len(after) and all(torch.equal(a, b) for a, b in zip(before, after))
 
 
 def _changed_inputs(original: dict[str, Any], passed: dict[str, Any]) -> list[str]:

@@ -98,6 +98,7 @@ def table(result) -> str:
     width = max((len(e.exercise_id) for e in result.exercises), default=10)
     for e in result.exercises:
         lines.append(f"  {e.exercise_id:<{width}}  {e.points:>3g} / {e.max_points:<3g} {_summary(e.feedback)}")
+        lines += [f"      {l.strip()}" for l in e.feedback.splitlines() if l.strip().startswith("NOTE:")]
         wrong = _wrong_cases(e.feedback)
         if len(wrong) > 1 and len({reason for _, reason in wrong}) == 1:  # e.g. not written yet
             wrong = [(f"all {len(wrong)} cases", wrong[0][1])]
