@@ -189,16 +189,30 @@ def _record_code(exercise: Planned, plan: Plan, path: Path) -> str:
     )
 
 
+COPY_LIMIT = 256 * 2**20  # bytes of a submission's folder copied for its kernel
+
+
 def _private_copy(folder: Path, dest: Path) -> None:
-    """The submission's folder, regular files only (a symlink could point at another submission)."""
-    dest.mkdir()
-    for item in sorted(folder.iterdir()) if folder.is_dir() else []:
-        if item.is_symlink():
-            continue
-        if item.is_dir():
-            _private_copy(item, dest / item.name)
-        elif item.is_file():
-            shutil.copyfile(item, dest / item.name)
+    """The submission's folder (the files a notebook may read beside it), for its kernel: regular
+    files only (a symlink could point at another submission), no hidden folders (``.git``,
+    ``.venv``, checkpoints), never the copy itself (a notebook in the temporary folder's parent),
+    and at most :data:`COPY_LIMIT` bytes; past that, the rest is left out."""
+    budget = [COPY_LIMIT]
+    target = dest.resolve()
+
+    def copy(src: Path, to: Path) -> None:
+        to.mkdir()
+        for item in sorted(src.iterdir()) if src.is_dir() else []:
+            if item.is_symlink() or item.name.startswith("."):
+                continue
+            if item.is_dir():
+                if not target.is_relative_to(item.resolve()):
+                    copy(item, to / item.name)
+            elif item.is_file() and item.stat().st_size <= budget[0]:
+                budget[0] -= item.stat().st_size
+                shutil.copyfile(item, to / item.name)
+
+    copy(folder, dest)
 
 
 def _load_record(path: Path) -> dict:

@@ -102,13 +102,19 @@ def table(result) -> str:
         wrong = _wrong_cases(e.feedback)
         if len(wrong) > 1 and len({reason for _, reason in wrong}) == 1:  # e.g. not written yet
             wrong = [(f"all {len(wrong)} cases", wrong[0][1])]
-        lines += [f"      WRONG {label}: {reason}" for label, reason in wrong[:_SHOWN]]
+        for label, reason in wrong[:_SHOWN]:
+            first, *rest = reason.splitlines() or [""]
+            lines.append(f"      WRONG {label}: {first}")
+            lines += [f"          {l}" for l in rest[:_LINES]]
+            if len(rest) > _LINES:
+                lines.append("          ...")
         if len(wrong) > _SHOWN:
             lines.append(f"      ... and {len(wrong) - _SHOWN} more wrong cases")
     return "\n".join(lines)
 
 
-_SHOWN = 4  # wrong cases listed per exercise
+_SHOWN = 3  # wrong cases listed per exercise
+_LINES = 8  # lines of a verdict after its first
 
 
 def _summary(message: str) -> str:
@@ -125,11 +131,16 @@ def _summary(message: str) -> str:
 
 
 def _wrong_cases(message: str) -> list[tuple[str, str]]:
-    """``(label, first line of the verdict)`` of each case a check report marks WRONG."""
-    lines = message.splitlines()
-    wrong = []
-    for i, line in enumerate(lines):
-        if line.lstrip().startswith("WRONG "):
-            reason = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith(("WRONG", "ok", "PASSED", "FAILED")) else ""
-            wrong.append((line.strip()[len("WRONG "):], reason))
-    return wrong
+    """``(label, verdict)`` of each case a check report marks WRONG, the verdict's lines joined."""
+    wrong: list[tuple[str, list[str]]] = []
+    current: list[str] | None = None  # the verdict lines of the WRONG case being read
+    for line in message.splitlines():
+        text = line.strip()
+        if text.startswith("WRONG "):
+            current = []
+            wrong.append((text[len("WRONG "):], current))
+        elif text == "ok" or text.startswith(("ok ", "PASSED", "FAILED", "NOTE:")):
+            current = None
+        elif current is not None and text:
+            current.append(text)
+    return [(label, "\n".join(lines)) for label, lines in wrong]
