@@ -23,19 +23,31 @@ def test_the_singular_posteriors_mass_near_the_origin_grows_with_n():
 
 
 def test_the_gaussian_fit_is_poor_as_the_text_says():
-    """'its 90 % ellipse covers more than four times the area of the posterior's 90 % region, and still
-    holds less than 90 % of the posterior's mass'."""
+    """'its 90 % ellipse covers over five times the area of the posterior's 90 % region (the printed
+    ratio), and still holds less than 90 % of the posterior's mass'."""
     text = printed(A)
     (inside,) = numbers_after(text, "posterior mass inside the Gaussian's 90% ellipse")
     (region,) = numbers_after(text, "area of the 90% region")
     (ellipse,) = numbers_after(text, "of the ellipse")
-    assert inside < 0.9 and ellipse > 4 * region
+    (ratio,) = numbers_after(text, "the ellipse's area / the region's area:")
+    assert inside < 0.9 and ellipse > 5 * region and ratio > 5 and abs(ratio - ellipse / region) < 0.1
 
 
 def test_a_coarse_grid_puts_nearly_all_the_mass_in_one_cell():
     coarse, fine = numbers_after(printed(A), "effective cells =")
     assert coarse < 1.5 and fine > 10
     assert "n = 1000000, grid [-2.0, 2.0] with 121 points" in printed(A)  # the n and grid the text names
+
+
+def test_the_coarse_grids_mean_is_an_artefact_of_the_grid():
+    """'the true mean 0.31 lies between two grid points (0.3 and 0.333), and the coarse grid's posterior
+    mean is the nearer grid point, off by about 0.01, several times the posterior's width σ/√n'."""
+    text = printed(A)
+    coarse, fine = numbers_after(text, "posterior mean =")
+    (exact,) = numbers_after(text, "exact posterior mean (flat prior, the sample mean):")
+    width = 1 / 1000  # σ/√n, σ = 1, n = 10⁶
+    assert abs(coarse - 0.3) < 1e-4 and 0.008 < abs(coarse - exact) < 0.012 and abs(coarse - exact) > 3 * width
+    assert abs(fine - exact) < 1e-4 and abs(exact - 0.31) < 3 * width
 
 
 def test_measured_volume_exponents_agree_with_the_exponents_to_within_001():

@@ -76,7 +76,9 @@ print("tensors live on", device, "| fast mode:", FAST)
 # $(a, b)$ at once. **Exercise 2.** Write it for the product model. `a` and `b` broadcast against each
 # other (e.g. shapes `(G, 1)` and `(1, G)` give a `(G, G)` grid); `x`, `y` have shape `(n,)`.
 # *Hint:* $\sum_i (y_i - c x_i)^2 = \sum y_i^2 - 2c\sum x_i y_i + c^2\sum x_i^2$ needs only three sums,
-# whatever n is; looping over the data works too, but is slower.
+# whatever n is. Use this form: the demonstrations below call your function on a $301 \times 301$ grid
+# with n up to $10^4$, where broadcasting over the data builds a tensor of $301 \cdot 301 \cdot n$ entries
+# (several gigabytes) and looping over the data takes minutes; both pass the checks, which use small n.
 
 # %% [exercise] posterior.product_log_likelihood points=2
 
@@ -202,7 +204,8 @@ plt.show()
 #
 # **Exercise 5.** The posterior expectation of a function $g$ on a grid is
 # $E[g(w)] = \sum_j g(w_j)\, p(w_j)\, v_j$. Given the normalised log-posterior, the table of values
-# $g(w_j)$ and the log-weights, return it (a 0-d tensor).
+# $g(w_j)$ and the log-weights, return it as a 0-d tensor of the inputs' dtype (what `.sum()` gives; not
+# a Python float from `.item()`, and not shape `(1,)`: the demonstrations do tensor arithmetic with it).
 
 # %% [exercise] posterior.posterior_mean points=1
 
@@ -212,8 +215,8 @@ plt.show()
 # $p_j$, largest first, add up their masses $p_j v_j$ until the sum reaches $\alpha$; the threshold is the
 # log-density of the last cell you needed (the first at which the sum is $\ge \alpha$).
 #
-# **Exercise 6.** Return that log-density threshold (a 0-d tensor) for a normalised log-posterior of
-# any shape. The checks use **uneven** grids, where density and mass order the cells differently:
+# **Exercise 6.** Return that log-density threshold (a 0-d tensor of the inputs' dtype, not a Python
+# float) for a normalised log-posterior of any shape. The checks use **uneven** grids, where density and mass order the cells differently:
 # a wide cell of low density can hold more mass than a narrow dense one, and the region takes the
 # dense one first. If round-off leaves the total mass just below $\alpha$ (it can, for $\alpha = 1$),
 # take the last cell.
@@ -240,6 +243,7 @@ cell = torch.exp(lw)
 print(f"posterior mass inside the Gaussian's 90% ellipse: {torch.exp(sing + lw)[ellipse].sum().item():.2f}")
 print(f"area of the 90% region: {cell[region].sum().item():.3f}; of the ellipse: {cell[ellipse].sum().item():.3f}; "
       f"of their overlap: {cell[region & ellipse].sum().item():.3f}")
+print(f"the ellipse's area / the region's area: {(cell[ellipse].sum() / cell[region].sum()).item():.1f}")
 fig, ax = plt.subplots(figsize=(4.5, 4.5))
 ax.contourf(grid, grid, region.T.double(), levels=[0.5, 1.5], colors=["tab:orange"])
 ax.contour(grid, grid, maha.T, levels=[-2 * math.log(0.1)], colors="k")
@@ -248,8 +252,9 @@ ax.set_xlabel("a"); ax.set_ylabel("b")
 plt.show()
 
 # %% [markdown]
-# The printed numbers say how badly the Gaussian fits: its 90 % ellipse covers more than four times the
-# area of the posterior's 90 % region, and still holds less than 90 % of the posterior's mass.
+# The printed numbers say how badly the Gaussian fits: its 90 % ellipse covers over five times the
+# area of the posterior's 90 % region (the printed ratio), and still holds less than 90 % of the
+# posterior's mass.
 
 # %% [markdown]
 # ## 7. Sampling from a grid posterior
@@ -287,15 +292,17 @@ plt.title("3000 exact posterior samples, singular model, n = 1000", fontsize=10)
 #
 # A grid only shows a posterior that spans many of its cells. At $n = 10^6$ the regular posterior has
 # width $\sigma/\sqrt n = 10^{-3}$: a grid on $[-2, 2]$ with 121 points (spacing $1/30 \approx 0.033$) puts
-# nearly all the mass into one cell, and every summary computed from it is an artefact of the grid.
+# nearly all the mass into one cell, and every summary computed from it is an artefact of the grid: below,
+# the true mean $0.31$ lies between two grid points ($0.3$ and $0.333$), and the coarse grid's posterior
+# mean is the nearer grid point, off by about $0.01$, several times the posterior's width $\sigma/\sqrt n$.
 # `posterior.effective_cells` (the exponential of the entropy of the cell masses) detects it; the cure is
 # a finer grid around the mode.
 
 # %%
 normalize = yours(normalize_log_density)
 n_big = 10**5 if FAST else 10**6
-y_big = 0.3 + torch.randn(n_big, generator=torch.Generator().manual_seed(3))
-for lo, hi, G in [(-2.0, 2.0, 121), (0.29, 0.31, 121)]:
+y_big = 0.31 + torch.randn(n_big, generator=torch.Generator().manual_seed(3))
+for lo, hi, G in [(-2.0, 2.0, 121), (0.30, 0.32, 121)]:
     g = torch.linspace(lo, hi, G)
     lw_g = posterior.grid_log_weights(g)
     lp_g = normalize(models.gaussian_mean_log_likelihood(g, y_big), lw_g)  # flat prior
@@ -348,14 +355,16 @@ plt.legend(); plt.title("posterior predictive of y = abx (true ab = 0), n = 1000
 # **Exercise 8.** Return $\lambda$ (a number) for $K(w) = \sum_i c_i w_i^{p_i}$: `powers[i]` $= p_i$ is a
 # positive even integer, or $0$ when $K$ does not depend on $w_i$; `coefficients[i]` $= c_i > 0$. Work it
 # out on paper before you write code, using the substitution above:
-# * which substitution makes $n c\,w^{p}$ free of $n$, and what does it say about the width along $w$?
-# * $e^{-nK}$ of a sum of terms in different coordinates is a product of one factor per coordinate:
-#   what does that do to the volume of a region, and so to its exponent?
-# * what happens along a coordinate that $K$ does not depend on?
-# * does $c_i$ change how the width scales with $n$, or only its size?
+# * take one term $c\,w^{p}$ on its own and redo the worked example's substitution for it: what does
+#   it tell you about the width of the region along $w$?
+# * how does $e^{-nK}$ factor when $K$ is a sum of terms in different coordinates, and how does the
+#   volume of a (roughly box-shaped) region follow from its widths along the coordinates?
+# * along a coordinate that $K$ does not depend on, what limits the region?
+# * after the substitution, where does $c$ end up?
 #
-# The hidden tests ask about potentials of several kinds; when an answer is wrong, the feedback explains
-# where the reasoning went astray.
+# The hidden tests ask about potentials of several kinds; when an answer is wrong, the feedback names the
+# mistake when your answers match a common one on every test, and otherwise asks a question about the
+# step that kind of potential needs.
 
 # %% [exercise] posterior.credible_volume_exponent points=3
 

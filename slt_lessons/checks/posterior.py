@@ -37,6 +37,10 @@ def _gll_cases(suite, device):
             Case("y = 0.5, mean = 0, sigma = 1 (scalars as 0-d tensors)",
                  dict(y=torch.tensor(0.5, dtype=F64, device=device), mean=torch.tensor(0.0, dtype=F64, device=device), sigma=1.0)),
             Case("10 points, sigma = 0.3", dict(y=_randn(10, 1, device), mean=_randn(10, 2, device), sigma=0.3)),
+            Case("y of shape (3, 4) and mean of shape (4,): broadcast, sigma = 0.8",
+                 dict(y=_randn((3, 4), 5, device), mean=_randn(4, 6, device), sigma=0.8)),
+            Case("float32 inputs, 20 points, sigma = 1.5: the result must stay float32",
+                 dict(y=_randn(20, 3, device, torch.float32), mean=_randn(20, 4, device, torch.float32), sigma=1.5)),
         ]
     return [
         Case("y of shape (5, 7), mean broadcast from (7,), sigma = 2.5",
@@ -116,9 +120,11 @@ def _norm_cases(suite, device):
         return Case(label, dict(log_density=logd + shift, log_weights=lw))
     if suite == "visible":
         return [case("1-D grid of 11 points, moderate values", 1, (11,), 3.0),
-                case("2-D grid 9x7", 2, (9, 7), 5.0)]
-    return [case("1-D grid of 201 points, log-density around -1e6 (exp underflows)", 31, (201,), 50.0, shift=-1e6),
-            case("2-D grid 60x50, log-density around +800 (exp overflows)", 32, (60, 50), 20.0, shift=800.0),
+                case("2-D grid 9x7", 2, (9, 7), 5.0),
+                case("1-D grid of 51 points, log-density around -1e6 (exp underflows to 0)", 3, (51,), 20.0, shift=-1e6),
+                case("2-D grid 20x15, log-density around +800 (exp overflows to inf)", 4, (20, 15), 10.0, shift=800.0)]
+    return [case("1-D grid of 201 points, log-density far below -700 (exp underflows)", 31, (201,), 50.0, shift=-3e5),
+            case("2-D grid 60x50, log-density far above +700 (exp overflows)", 32, (60, 50), 20.0, shift=2000.0),
             case("float32 2-D grid 30x30", 33, (30, 30), 10.0, torch.float32)]
 
 
@@ -146,7 +152,8 @@ def _temp_cases(suite, device):
         return Case(label, dict(log_likelihood=loglik, log_prior=logprior, beta=beta, log_weights=lw))
     if suite == "visible":
         return [case("1-D grid of 21 points, beta = 1", 3, (21,), 1.0),
-                case("2-D grid 15x15, beta = 0.25", 4, (15, 15), 0.25)]
+                case("2-D grid 15x15, beta = 0.25 (flattens)", 4, (15, 15), 0.25),
+                case("1-D grid of 31 points, beta = 2.5 (sharpens)", 5, (31,), 2.5)]
     return [case("2-D grid 80x80, beta = 1/log(1e6), log-likelihood ~ -1e6", 41, (80, 80), 1 / math.log(1e6), n_scale=3e4),
             case("1-D grid of 301 points, beta = 3", 42, (301,), 3.0),
             case("float32 1-D grid of 101 points, beta = 0.5", 43, (101,), 0.5, torch.float32)]
@@ -164,6 +171,26 @@ register(Exercise(
 # ------------------------------------------------------------------ posterior_mean
 
 
+def _zero_d(expected, got) -> str | None:
+    """The text asks for a 0-d tensor of the inputs' dtype and device (the demos call ``.item()`` and do
+    tensor arithmetic with it): a Python float, a shape (1,) tensor or another dtype is named as such."""
+    if not isinstance(got, torch.Tensor):
+        return (f"result: expected a 0-d tensor (e.g. what `.sum()` returns), got {describe(got)}; "
+                "keep it a tensor: do not call `.item()` or `float()`")
+    if got.ndim != 0:
+        return f"result: expected a 0-d tensor (shape ()), got shape {tuple(got.shape)}; e.g. `.sum()` over all entries, or `.squeeze()`"
+    if got.dtype != expected.dtype:
+        return f"result: wrong dtype: expected {expected.dtype} (the inputs' dtype), got {got.dtype}"
+    if got.device.type != expected.device.type:
+        return f"result: wrong device: expected {expected.device.type} (the inputs' device), got {got.device.type}"
+    return None
+
+
+def _zero_d_close(**tolerances):
+    close = scalar_close(**tolerances)
+    return lambda case, expected, got: _zero_d(expected, got) or close(case, expected, got)
+
+
 def _mean_cases(suite, device):
     def case(label, seed, shape, coord, dtype=F64, square=False):
         logd, lw, mesh = _grid_density(seed, shape, device, 8.0, dtype)
@@ -172,7 +199,8 @@ def _mean_cases(suite, device):
         return Case(label, dict(log_posterior=logp, values=values, log_weights=lw))
     if suite == "visible":
         return [case("1-D grid of 51 points, g(w) = w", 5, (51,), 0),
-                case("2-D grid 31x21, g(w) = w2", 6, (31, 21), 1)]
+                case("2-D grid 31x21, g(w) = w2", 6, (31, 21), 1),
+                case("float32 1-D grid of 41 points, g(w) = w: the result is a float32 0-d tensor", 7, (41,), 0, torch.float32)]
     return [case("2-D grid 101x99, g(w) = w1", 51, (101, 99), 0),
             case("1-D grid of 400 points, g(w) = w^2", 52, (400,), 0, square=True),
             case("float32 2-D grid 40x40, g(w) = w2", 53, (40, 40), 1, torch.float32)]
@@ -182,8 +210,9 @@ register(Exercise(
     id="posterior.posterior_mean",
     reference=posterior.posterior_mean,
     cases=_mean_cases,
-    judge=scalar_close(rtol=1e-10, atol=1e-12, rtol32=1e-4, atol32=1e-5),
-    notes="A weighted sum of ≤ 10⁴ terms of size ≤ 1: float64 round-off ~1e-13; float32 ~1e-6, allowed 1e-5.",
+    judge=_zero_d_close(rtol=1e-10, atol=1e-12, rtol32=1e-4, atol32=1e-5),
+    notes=("A weighted sum of ≤ 10⁴ terms of size ≤ 1: float64 round-off ~1e-13; float32 ~1e-6, allowed 1e-5. "
+           "The result must be a 0-d tensor of the inputs' dtype, as the text asks (every case checks it)."),
 ))
 
 
@@ -200,7 +229,9 @@ def _cred_cases(suite, device):
         return [case("uneven 1-D grid of 41 points, level 0.9", 7, (41,), 0.9),
                 case("uneven 2-D grid 25x25, level 0.5", 8, (25, 25), 0.5),
                 case("uneven 1-D grid of 30 points, level 1.0: the whole grid (the masses add up to just below 1)",
-                     1, (30,), 1.0, scale=0.5)]
+                     1, (30,), 1.0, scale=0.5),
+                case("float32, uneven 2-D grid 20x20, level 0.8: the result is a float32 0-d tensor", 10, (20, 20), 0.8,
+                     torch.float32)]
     return [case("uneven 2-D grid, a high level", 61, (90, 70), 0.95),
             case("uneven 1-D grid, a level close to 1", 62, (500,), 0.99),
             case("uneven 1-D grid, a low level", 63, (100,), 0.1),
@@ -238,8 +269,8 @@ def _threshold_mistakes(log_posterior, log_weights, level):
 
 
 def _judge_threshold(case: Case, expected, got) -> str | None:
-    message = scalar_close(rtol=0.0, atol=1e-9, atol32=1e-6)(case, expected, got)
-    if message is None or message.startswith("result: expected a number"):
+    message = _zero_d_close(rtol=0.0, atol=1e-9, atol32=1e-6)(case, expected, got)
+    if message is None or _zero_d(expected, got) is not None:
         return message
     g = float(got.item() if isinstance(got, torch.Tensor) else got)
     for why, value in _threshold_mistakes(**case.kwargs):
@@ -351,7 +382,12 @@ register(Exercise(
         f"union bound over the K cells, so a correct sampler fails a case with probability at most {FALSE_FAILURE:g} "
         f"(any RNG, any draw order). Two cases rerun the first with the same generator seed (the draws must "
         f"repeat exactly) and with another seed (they must change: two correct draws of {N_SAMPLES} samples "
-        f"coincide with probability far below 1e-100), which catches a sampler that ignores `generator`."
+        f"coincide with probability far below 1e-100). The runner already fails a function that uses torch's "
+        f"global random state; these two cases remain because no single call can show the rest: OTHER_SEED "
+        f"catches a sampler that makes its own fixed-seed generator and ignores `generator`, SAME_SEED one that "
+        f"draws from numpy's or Python's global random state (which the runner does not watch). Comparing two "
+        f"calls needs the first call's draws, so the judge keeps them per thread (grading judges submissions in "
+        f"threads, each suite's cases in order); there is no stateless way to compare two seeds."
     ),
 ))
 
@@ -361,6 +397,8 @@ register(Exercise(
 _VOLUME_VISIBLE = [
     ("one coordinate, K = w^4 (the example the text works out)", (4,), (1.0,)),
     ("two coordinates, K = 0.5 w1^2 + 3 w2^2 (a regular model)", (2, 2), (0.5, 3.0)),
+    ("two coordinates of mixed powers, K = w1^2 + 2 w2^6", (2, 6), (1.0, 2.0)),
+    ("two coordinates, K = w1^4 and w2 free (p = 0: K does not depend on w2)", (4, 0), (1.0, 1.0)),
 ]
 _VOLUME_HIDDEN = [
     ("one coordinate, a higher even power", (6,), (2.0,)),
@@ -372,64 +410,99 @@ _VOLUME_HIDDEN = [
     ("five quadratic terms (a regular model)", (2, 2, 2, 2, 2), (1.0, 2.0, 3.0, 4.0, 5.0)),
     ("two coordinates K does not depend on, and a quartic term", (0, 0, 4), (1.0, 1.0, 1.0)),
 ]
+_VOLUME_SUITES = {"visible": _VOLUME_VISIBLE, "hidden": _VOLUME_HIDDEN}
 _VOLUME_VISIBLE_LABELS = {label for label, _, _ in _VOLUME_VISIBLE}
 
 
 def _volume_cases(suite, device):
-    rows = _VOLUME_VISIBLE if suite == "visible" else _VOLUME_HIDDEN
-    return [Case(label, dict(powers=powers, coefficients=coefs)) for label, powers, coefs in rows]
+    return [Case(label, dict(powers=powers, coefficients=coefs)) for label, powers, coefs in _VOLUME_SUITES[suite]]
 
 
-def _volume_mistakes(powers, coefficients):
-    """What plausible lines of reasoning give on this input: (explanation, their answer)."""
-    used = [p for p in powers if p != 0]
-    return [
-        ("that is d/2, half the number of coordinates: the answer for a regular model, where every term is "
-         "quadratic. A term c w^p with a higher power constrains w less", len(powers) / 2),
-        ("that counts 1/2 for each coordinate K depends on, as if every term were quadratic: a term c w^p with "
-         "a higher power constrains w less", len(used) / 2),
-        ("that is Σ p_i/2, the inverse of each coordinate's exponent: when n c w^p stays of order 1, w is of "
-         "order n^(−1/p), which shrinks more slowly for larger p", sum(p / 2 for p in used)),
-        ("that is Σ 1/(2 p_i): `powers` holds the exponents p_i themselves (K = w^4 has p = 4)",
-         sum(1 / (2 * p) for p in used)),
-        ("that counts one coordinate only: the posterior exp(−n Σ c_i w_i^(p_i)) is a product of one factor per "
-         "coordinate, so the region's volume is (up to a constant) the product of its widths, and the exponents "
-         "of the widths add", max((1 / p for p in used), default=0.0)),
-        ("that counts one coordinate only: the posterior exp(−n Σ c_i w_i^(p_i)) is a product of one factor per "
-         "coordinate, so the region's volume is (up to a constant) the product of its widths, and the exponents "
-         "of the widths add", min((1 / p for p in used), default=0.0)),
-        ("that multiplies the coordinates' exponents; the volume is the product of the widths n^(−a_i), so its "
-         "exponent is the sum of the a_i", math.prod(1 / p for p in used)),
-    ]
+_ONE_COORDINATE = ("that counts one coordinate only: the posterior exp(−n Σ c_i w_i^(p_i)) is a product of one factor "
+                   "per coordinate, so the region's volume is (up to a constant) the product of its widths")
+# Plausible wrong lines of reasoning: (explanation, their answer from powers and coefficients).
+_VOLUME_MISTAKES = [
+    ("that is d/2, half the number of coordinates: the answer for a regular model, where every term is "
+     "quadratic. A term c w^p with a higher power constrains w less", lambda ps, cs: len(ps) / 2),
+    ("that counts 1/2 for each coordinate K depends on, as if every term were quadratic: a term c w^p with "
+     "a higher power constrains w less", lambda ps, cs: sum(0.5 for p in ps if p)),
+    ("that is Σ p_i/2: for larger p the region shrinks more slowly, not faster", lambda ps, cs: sum(p / 2 for p in ps)),
+    ("that is Σ 1/(2 p_i): `powers` holds the exponents p_i themselves (K = w^4 has p = 4)",
+     lambda ps, cs: sum(1 / (2 * p) for p in ps if p)),
+    (_ONE_COORDINATE, lambda ps, cs: max((1 / p for p in ps if p), default=0.0)),
+    (_ONE_COORDINATE, lambda ps, cs: min((1 / p for p in ps if p), default=0.0)),
+    ("that multiplies the coordinates' exponents; the volume is the product of the widths, so multiply the "
+     "widths, not their exponents", lambda ps, cs: math.prod(1 / p for p in ps if p)),
+    ("that counts a coordinate K does not depend on as if it were quadratic: nothing in exp(−nK) depends on "
+     "it", lambda ps, cs: sum(1 / p if p else 0.5 for p in ps)),
+    ("that lets the coefficients c_i weigh the exponents: after the substitution c_i is a constant factor",
+     lambda ps, cs: sum(c / p for p, c in zip(ps, cs) if p)),
+]
+# The answers judged so far in the suite being judged, per thread (grading judges several submissions at
+# once, in threads; each suite's cases in order): a mistake is named only when the answers match it on
+# every case where it differs from the right answer, which one case alone cannot show.
+_VOLUME_ANSWERS = threading.local()
+
+
+def _volume_record(suite: str, index: int, answer: float) -> dict[int, float]:
+    rec = _VOLUME_ANSWERS.__dict__
+    if rec.get("suite") != suite or index <= rec.get("last", -1):  # a new run of the suite starts
+        rec.update(suite=suite, answers={})
+    rec["last"] = index
+    rec["answers"][index] = answer
+    return rec["answers"]
+
+
+def _named_mistake(suite: str, index: int, answers: dict[int, float]) -> str | None:
+    """The explanation of the one listed mistake that the answers of cases 0..index match on every case
+    (so in particular on every case where it differs from the right answer, all of which are judged by
+    now); None when none does, or when two different explanations do."""
+    rows = _VOLUME_SUITES[suite]
+    right = [posterior.credible_volume_exponent(ps, cs) for _, ps, cs in rows]
+    named = set()
+    for why, mistake in _VOLUME_MISTAKES:
+        values = [mistake(ps, cs) for _, ps, cs in rows]
+        differ = [i for i, (v, r) in enumerate(zip(values, right)) if abs(v - r) > 1e-9]
+        if differ and max(differ) <= index and all(
+                i in answers and abs(answers[i] - values[i]) <= 1e-9 for i in range(index + 1)):
+            named.add(why)
+    return named.pop() if len(named) == 1 else None
+
+
+def _volume_question(powers, coefficients) -> str:
+    """A question that points at the step this kind of input needs, without its result."""
+    questions = ["work the substitution for one coordinate at a time: which power of n makes n c_i w_i^(p_i) "
+                 "free of n, and so how wide is the region in w_i?"]
+    if 0 in powers:
+        questions.append("along a coordinate that K does not depend on, what limits the region as n grows?")
+    if len(powers) > 1:
+        questions.append("exp(−nK) for a sum of terms in different coordinates factors into one factor per "
+                         "coordinate: how does the volume of such a region follow from its widths?")
+    if any(c != 1 for c in coefficients):
+        questions.append("after the substitution, where does c_i appear: in the power of n, or elsewhere?")
+    return " ".join(questions)
 
 
 def _judge_volume_exponent(case: Case, expected, got) -> str | None:
-    """Exact (the answer is a sum of at most five unit fractions: 1e-9 covers any summation order), with a
-    hint derived from the answer: a known wrong line of reasoning, else the derivation for this kind of input."""
+    """Exact (the answer is a sum of at most five unit fractions: 1e-9 covers any summation order). A wrong
+    answer names a listed mistake when the suite's answers so far match it on every case where it differs
+    from the right one (and match no other listed mistake); otherwise it asks a question about this kind of
+    input that leads to the right step without stating it."""
     try:
         g = float(got.item() if isinstance(got, torch.Tensor) else got)
     except (TypeError, ValueError, RuntimeError):
         return f"result: expected a number, got {describe(got)}"
+    suite = "visible" if case.label in _VOLUME_VISIBLE_LABELS else "hidden"
+    index = [label for label, _, _ in _VOLUME_SUITES[suite]].index(case.label)
+    answers = _volume_record(suite, index, g)
     e = float(expected)
     if abs(g - e) <= 1e-9:
         return None
-    shown = f"expected {e:.6g}, got {g:.6g}" if case.label in _VOLUME_VISIBLE_LABELS else f"got {g:.6g}, which is not the exponent"
-    powers, coefs = case.kwargs["powers"], case.kwargs["coefficients"]
-    for why, value in _volume_mistakes(powers, coefs):
-        if abs(value - g) <= 1e-9:
-            return f"result: {shown}; {why}."
-    hints = ["Substitute w_i = n^(−1/p_i) u_i in each term: n c_i w_i^(p_i) = c_i u_i^(p_i) no longer depends on n, "
-             "so along w_i the region is n^(−1/p_i) times a fixed region"]
-    if 0 in powers:
-        hints.append("a coordinate K does not depend on (p_i = 0) is not constrained by the data: the region spans "
-                     "the whole box along it for every n (exponent 0)")
-    if len(powers) > 1:
-        hints.append("exp(−n K) for a sum K of terms in different coordinates is a product of one factor per "
-                     "coordinate: the volume is the product of the widths, so the exponents add")
-    if any(c != 1 for c in coefs):
-        hints.append("a coefficient c_i only changes a width by the constant factor c_i^(−1/p_i), not how it scales "
-                     "with n")
-    return f"result: {shown}. " + "; ".join(hints) + "."
+    shown = f"expected {e:.6g}, got {g:.6g}" if suite == "visible" else f"got {g:.6g}, which is not the exponent"
+    why = _named_mistake(suite, index, answers)
+    if why is not None:
+        return f"result: {shown}; {why}."
+    return f"result: {shown}. To find the step that went wrong, {_volume_question(**case.kwargs)}"
 
 
 register(Exercise(
@@ -441,7 +514,11 @@ register(Exercise(
         "A reasoning exercise: the answer is a rational number, exact up to float round-off (a sum of at most "
         "five unit fractions: 1e-9). Eight hidden potentials of different kinds (higher powers, sums, coordinates "
         "K ignores, coefficients far from 1), so that trying answers until the visible cases pass cannot find the "
-        "rule. A hidden failure shows the answer given but not the expected one; the hint comes from the answer: "
-        "a known wrong line of reasoning, else the derivation for this kind of input."
+        "rule; the four visible ones cover one coordinate, a sum, mixed powers and a free coordinate. A hidden "
+        "failure shows the answer given but not the expected one. A listed wrong line of reasoning is named only "
+        "when the answers judged so far in the suite match it on every case where it differs from the right "
+        "answer, and no other listed mistake matches as well (per-thread record of the suite's answers, reset "
+        "when a suite's cases start again: a judge sees one case at a time); otherwise the feedback asks a "
+        "question about the step this kind of input needs, without its result."
     ),
 ))
