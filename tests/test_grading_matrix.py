@@ -112,7 +112,7 @@ def make_class(repo, root=None):
         "from slt_lessons.models import gaussian_log_likelihood as _ref\n"
         "def gaussian_log_likelihood(y, mean, sigma):\n    return _ref(y, mean, sigma)\n"), 14, "calls the course's reference")
     subs["wrong_type"] = (_answer(sol(), "posterior_mean",
-        "def posterior_mean(log_posterior, values, log_weights):\n    return [1.0]\n"), 14, "expected a number")
+        "def posterior_mean(log_posterior, values, log_weights):\n    return [1.0]\n"), 14, "expected a 0-d tensor")
     subs["wrong_shape"] = (_answer(sol(), "normalize_log_density",
         "def normalize_log_density(log_density, log_weights):\n"
         "    return (log_density - torch.logsumexp((log_density + log_weights).flatten(), 0)).flatten()\n"), 13, "wrong shape")

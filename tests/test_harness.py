@@ -222,7 +222,7 @@ HONEST = {
             for lp, v, lw in zip(log_posterior.flatten().tolist(), values.flatten().tolist(),
                                  log_weights.flatten().tolist()):
                 total += v * math.exp(lp + lw)
-            return total
+            return torch.tensor(total, dtype=values.dtype, device=values.device)
         """,
         """
         def posterior_mean(log_posterior, values, log_weights):
@@ -304,5 +304,5 @@ def test_an_object_of_the_learners_class_is_named(tmp_path):
 
 
 def test_numpy_scalars_count_as_numbers():
-    ref = reference(MEAN)
-    assert runner.passes(MEAN, lambda **kwargs: np.float64(ref(**kwargs).item()))
+    ref = reference("llc.default_nbeta")  # an exercise whose text asks for a Python float
+    assert runner.passes("llc.default_nbeta", lambda **kwargs: np.float64(ref(**kwargs)))
