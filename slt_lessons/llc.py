@@ -102,16 +102,20 @@ def sgld_llc(loss_fn, w_star, n, gamma, eps, n_chains, n_steps, burn_in, generat
 
 
 def choose_eps(loss_fn, w_star, nbeta, gamma, draws):
-    """A step size ε = 0.1 / (κ_max + γ) for SGLD on exp(−nβ L(w) − (γ/2)‖w − w*‖²).
+    """A step size ε for SGLD on exp(−nβ L(w) − (γ/2)‖w − w*‖²), to estimate the LLC of ``loss_fn`` at ``w_star``.
 
-    κ_max is the largest eigenvalue of nβ ∇²L over w* and the ``draws`` ``(K, d)`` of a pilot run:
-    the largest curvature the chains meet. On a quadratic with curvatures κ_i, SGLD's stationary
-    law inflates each variance by 1/(1 − ε(κ_i + γ)/4) (:func:`slt_lessons.sgld.stationary_variance`),
-    so ε(κ_max + γ) = 0.1 keeps the bias of the estimate ≤ 2.6%, while the slowest direction still
-    relaxes within 1/(ε(κ_min + γ)) steps. At a singular w* the Hessian is degenerate, and the
-    curvature grows away from w* (nβ·12cw² for L = cw⁴): the Hessian at w* alone understates it.
-    Returns a Python float.
+    ``loss_fn`` maps chains ``(C, d)`` to their losses ``(C,)``; ``nbeta`` and ``gamma`` are fixed;
+    ``draws`` ``(K, d)`` are the final states of a pilot run, points where the chains go. Choose ε
+    so that the step-size bias of the estimate stays small (a few percent) and the MALA acceptance
+    of the SGLD proposals is at least 0.9, and no smaller than that needs: the chains must still
+    mix in a fixed budget of steps. The criterion is the lesson's (section 6), from lesson 4's bias
+    on a quadratic (:func:`slt_lessons.sgld.stationary_variance`); Furman & Lau (2024,
+    arXiv:2402.03698) calibrate ε for LLC estimation. Returns a Python float.
     """
+    # ε(κ_max + γ) = 0.1, κ_max the largest eigenvalue of nβ∇²L over w* and the draws: on a quadratic
+    # with curvatures κ_i each variance is inflated by 1/(1 − ε(κ_i + γ)/4), so the bias stays ≤ 2.6%,
+    # while the slowest direction relaxes within 1/(ε(κ_min + γ)) steps. At a singular w* the Hessian
+    # is degenerate and the curvature grows away from w* (nβ·12cw² for L = cw⁴): measure it at the draws.
     points = torch.cat([w_star[None], draws])
     hess = torch.stack([torch.autograd.functional.hessian(lambda w: loss_fn(w[None]).squeeze(), p) for p in points])
     kappa_max = nbeta * float(torch.linalg.eigvalsh(hess).max())

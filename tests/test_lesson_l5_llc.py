@@ -59,6 +59,33 @@ def test_digits_claims():
         assert rhats[k] > 1.2  # "R̂ is far above 1" at γ = 10
 
 
+def test_burn_in_blocks():
+    """Section 2: "the first 25 steps are far below the rest, and from step 50 on the blocks agree with the estimate
+    within their noise (under 2.5 of their SEs)"."""
+    text = _cell("steps [")
+    estimate = numbers_after(text, "LLC estimate")[0]
+    blocks = re.findall(r"steps \[\s*(\d+),\s*(\d+)\): mean ([-\d.]+) ± ([\d.]+)", text)
+    assert blocks and int(blocks[0][0]) == 0 and int(blocks[0][1]) == 25
+    assert float(blocks[0][2]) < 0.1 * estimate
+    later = [(float(m), float(se)) for a, _, m, se in blocks if int(a) >= 50]
+    assert len(later) >= 3 and all(abs(m - estimate) < 2.5 * se for m, se in later)
+
+
+def test_section2_run_has_about_35_effective_draws_and_your_rhat_is_the_library_s():
+    text = _cell("section 2's run")
+    assert 30 <= numbers_after(text, "mean ESS")[0] <= 40  # "the run above, with about 35, has too few"
+    assert numbers_after(text, "split R-hat")[0] == numbers_after(text, "the library's")[0]
+
+
+def test_choose_eps_on_the_dln_falls_short_with_too_few_draws():
+    """"The acceptance is far above 0.9 and R̂ is below 1.1, yet the estimate falls short of the exact value by about
+    three combined SEs, and the chains have a mean of fewer than 100 effective draws"."""
+    row = _cell("your eps =")
+    assert numbers_after(row, "acceptance")[0] >= 0.95 and numbers_after(row, "R-hat")[0] < 1.1
+    assert -4.0 <= numbers_after(row, "combined SE")[0] <= -2.5
+    assert numbers_after(row, "mean ESS")[0] < 100
+
+
 def test_minibatch_uses_the_dataset_size():
     text = _cell("batch size 50")
     assert all(v == pytest.approx(144.8, abs=0.05) for v in numbers_after(text, "nβ ="))

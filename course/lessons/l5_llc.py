@@ -109,13 +109,35 @@ result = llc.estimate_llc(**problem.kwargs(), nbeta=yours(default_nbeta)(problem
                           n_chains=n_chains, theory=problem.lam, progress=not FAST)
 print(result)
 mine = yours(llc_from_losses)(result.losses, result.init_loss, result.nbeta, result.burn_in)
-print("per chain, your function:", [round(v, 3) for v in mine.tolist()])
+if isinstance(mine, torch.Tensor) and mine.shape == result.per_chain.shape:
+    print("per chain, your function:", [round(v, 3) for v in mine.tolist()])
+else:
+    print(f"your llc_from_losses returned {mine!r}, not one estimate per chain (a tensor of shape "
+          f"{tuple(result.per_chain.shape)}): average over the steps only, dim 1 (exercise 3)")
 print("per chain, the library's:", [round(v, 3) for v in result.per_chain.tolist()])
+# Is the burn-in over? nβ(L(w_t) − L(w*)) averaged over blocks of steps, ± the SE from the spread of the chains:
+blocks = sorted({0, 25, 50, n_steps // 8, n_steps // 4, n_steps // 2, n_steps})
+for a, b in zip(blocks, blocks[1:]):
+    block = result.traces[:, a:b].mean(1)
+    print(f"steps [{a:4d}, {b:4d}): mean {float(block.mean()):.3f} ± {float(block.std() / math.sqrt(n_chains)):.3f}")
 fig, ax = plt.subplots(figsize=(7, 4))
 result.plot(ax=ax)  # the library's plot: traces, burn-in, estimate and exact value
 plt.show()
 
 # %% [markdown]
+# **The settings are choices.** $T$, the burn-in, the number of chains $C$ and $\gamma$ are yours to choose, and
+# each has a diagnostic. *Burn-in*: the chains start at the bottom of the basin, so the trace rises and levels off;
+# the burn-in must cover the rise. The block means printed above are that check: the first 25 steps are far below
+# the rest, and from step 50 on the blocks agree with the estimate within their noise (under 2.5 of their SEs), so
+# here the rise is over long before the default burn-in of $T/4$ steps. Split $\hat R$ (section 3) also sees a rise
+# left inside the kept draws, because it compares the halves of each chain. *$T$ and $C$*: enough steps for the
+# chains to have at least 100 effective draws each on average (section 3's ESS; section 8's rule 2: the run above,
+# with about 35 (printed after exercise 5), has too few), and several chains, so that $\hat R$ can compare them. *$\gamma$* trades bias
+# against mixing: a larger $\gamma$ keeps the chains near $w^*$ and makes the slowest direction relax faster (in
+# about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps, section 6), but pulls the estimate down (for a quadratic of
+# curvature $\kappa$, each direction gives $\frac12\kappa/(\kappa+\gamma)$ instead of $\frac12$; section 5 prints
+# this). At a trained network that is not at a minimum, $\gamma$ decides the number (section 7).
+#
 # ## 3. How much is an estimate worth?
 #
 # The draws of a chain are correlated, so $T$ draws carry less information than $T$ independent ones. With the
@@ -151,13 +173,14 @@ plt.show()
 # %%
 N = 2000 if FAST else 20000
 g = generator(7, "cpu")
+ess = yours(effective_sample_size)
 for rho in [-0.5, 0.0, 0.5, 0.9]:
     x = torch.empty(N)
     xi = torch.randn(N, generator=g)
     x[0] = xi[0]
     for t in range(1, N):
         x[t] = rho * x[t - 1] + math.sqrt(1 - rho**2) * xi[t]
-    print(f"rho = {rho:5.2f}: ESS/N = {float(yours(effective_sample_size)(x)) / N:.3f}   exact (1 - rho)/(1 + rho) = {(1 - rho) / (1 + rho):.3f}")
+    print(f"rho = {rho:5.2f}: ESS/N = {float(ess(x)) / N:.3f}   exact (1 - rho)/(1 + rho) = {(1 - rho) / (1 + rho):.3f}")
 
 # %% [markdown]
 # The chains of an LLC estimate should also agree with each other. Gelman & Rubin's **split $\hat R$**
@@ -175,6 +198,28 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
 # `traces` is not 2-D, has fewer than 4 draws per chain, or holds a NaN or an infinity.
 
 # %% [exercise] llc.split_rhat points=2
+
+# %% [markdown]
+# From here on, the R̂ and ESS that the demonstrations print are computed with *your* `split_rhat` and
+# `effective_sample_size`, from each run's kept traces. On the run of section 2:
+
+# %%
+my_rhat, my_ess = yours(split_rhat), yours(effective_sample_size)
+
+
+def rhat_of(r):
+    """Split R̂ of run r's kept traces (its chains that did not diverge), by your split_rhat."""
+    return float(my_rhat(r.traces[~r.diverged, r.burn_in:]))
+
+
+def ess_of(r):
+    """The effective sample size of each kept trace of run r (chains that did not diverge), by your function."""
+    return torch.stack([torch.as_tensor(my_ess(y)) for y in r.traces[~r.diverged, r.burn_in:]])
+
+
+print(f"section 2's run: split R-hat {rhat_of(result):.4f} (the library's {result.rhat:.4f}), "
+      f"mean ESS {float(ess_of(result).mean()):.1f} (the library's {float(result.ess.mean()):.1f}) of "
+      f"{n_steps - result.burn_in} draws per chain")
 
 # %% [markdown]
 # ## 4. The estimator, end to end
@@ -319,7 +364,7 @@ for ax, (name, loss, w_star, (lam, m), (ref, ref_se)) in zip(axes, [problems[0],
     sweep_runs[name] = rs
     for eps, r in zip(eps_grid, rs):
         print(f"{name:20s} eps = {eps:.2e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {float(r.acceptance.mean()):.3f}"
-              f"   R-hat {r.rhat:.3f}   mean ESS {float(r.ess.mean()):5.0f}")
+              f"   R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}")
     ax.errorbar(eps_grid, [r.llc for r in rs], yerr=[2 * r.se for r in rs], fmt="o", label=r"$\hat\lambda$ ± 2 SE")
     ax.axhline(lam, color="k", ls=":", label=r"exact $\lambda$")
     ax.axhline(ref, color="C2", ls="--", label="same estimator, exact")
@@ -344,8 +389,11 @@ plt.tight_layout(); plt.show()
 # $n\beta\nabla^2 L$), the bias factor is $1/(1-\varepsilon(\kappa_i+\gamma)/4)$ per direction, and the slowest
 # direction relaxes in about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. So make $\varepsilon(\kappa_{\max}+\gamma)$
 # small enough for the bias you accept (≈ 0.1 gives 2.6%), and no smaller than needed: the chains must still mix in
-# your budget of steps. Which $\kappa_{\max}$? At a regular minimum the Hessian at $w^*$ gives it. At a *singular*
-# $w^*$ think about what the chain sees: $K = w^4$ has zero curvature at 0, but the chain does not stay at 0.
+# your budget of steps. This is lesson 4's mechanism: what matters is the product of the step and the curvature,
+# never $\varepsilon$ alone. Which curvature? The largest one *the chain meets*. At a regular minimum the Hessian
+# at $w^*$ gives it (it barely changes nearby). At a *singular* $w^*$ it does not: $K = w^4$ has zero curvature at 0,
+# but the chain does not stay at 0, and the curvature $12w^2$ grows where it goes. So measure the curvature where
+# the chains go, not only at $w^*$.
 #
 # **Exercise 7.** Return a step size $\varepsilon$ (a Python float) for estimating the LLC of `loss_fn` at `w_star`
 # with SGLD at `nbeta` and the fixed `gamma`. You are given `draws`, shape $(K, d)$: the final states of a short
@@ -366,14 +414,19 @@ draws = llc.pilot_draws(dln.model, dln.w_star, nbeta, gamma5, eps=1e-4, n_chains
                         n_steps=200 if FAST else 1000, seed=4)
 eps_dln = yours(choose_eps)(dln.model, dln.w_star, nbeta, gamma5, draws)
 r = llc.estimate_llc(dln.model, w_star=dln.w_star, n=n, eps=eps_dln, **sweep)
-print(f"your eps = {eps_dln:.2e}: estimate {r.llc:.3f} ± {r.se:.3f}, acceptance {float(r.acceptance.mean()):.3f}, "
-      f"R-hat {r.rhat:.3f}; same estimator, exact (MALA): {problems[3][4][0]:.3f} ± {problems[3][4][1]:.3f}")
+ref_dln, ref_dln_se = problems[3][4]
+print(f"your eps = {eps_dln:.2e} ({sweep['n_steps']} steps): estimate {r.llc:.3f} ± {r.se:.3f}, "
+      f"acceptance {float(r.acceptance.mean()):.3f}, R-hat {rhat_of(r):.3f}, mean ESS {float(ess_of(r).mean()):.0f}; "
+      f"same estimator, exact (MALA): {ref_dln:.3f} ± {ref_dln_se:.3f}; "
+      f"(SGLD − exact)/combined SE {(r.llc - ref_dln) / math.hypot(r.se, ref_dln_se):+.1f}")
 
 # %% [markdown]
-# Compare the printed line with the exact value. If $\hat R$ is well above 1 and the estimate falls short, the
-# rule's $\varepsilon$ was safe but too small for this budget of steps: the largest curvature over the draws is a
-# conservative $\kappa_{\max}$, and the slow, flat directions of a singular model relax only in about
-# $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. Then run longer, rather than raise $\varepsilon$ past the bias bound.
+# Read the printed line. The acceptance is far above 0.9 and $\hat R$ is below 1.1, yet the estimate falls short of
+# the exact value by about three combined SEs, and the chains have a mean of fewer than 100 effective draws: section 8's
+# rule 2 will call such a run `"too few draws"`. The rule's $\varepsilon$ is safe for the bias but small, because the
+# largest curvature over the draws is a conservative $\kappa_{\max}$, and the slow, flat directions of a singular
+# model relax only in about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. At this step the deep linear network needs far
+# more than these steps; run longer, rather than raise $\varepsilon$ past the bias bound.
 #
 # **Minibatches.** With data, each SGLD step may use a minibatch of size $B$ instead of all $n$ samples: the
 # gradient of the minibatch *mean* loss is an unbiased estimate of $\nabla L_n$. The temperature stays
@@ -384,9 +437,10 @@ print(f"your eps = {eps_dln:.2e}: estimate {r.llc:.3f} ± {r.se:.3f}, acceptance
 
 # %%
 lin = potentials.linear_regression(n=1000, d=4, seed=0, device=device)
-mb = dict(gamma=gamma5, eps=3e-4, n_steps=200 if FAST else 1000, n_chains=4 if FAST else 8, progress=False)
+mb = dict(gamma=gamma5, eps=3e-4, n_steps=200 if FAST else 400, n_chains=4 if FAST else 8, progress=False)
+nll = yours(gaussian_nll)  # the loss is your gaussian_nll (exercise 2)
 for batch_size in [None, 50]:
-    r = llc.estimate_llc(**lin.kwargs(), batch_size=batch_size, **mb)
+    r = llc.estimate_llc(lin.model, nll, lin.data, batch_size=batch_size, **mb)
     print(f"batch size {batch_size or 'all'}: nβ = {r.nbeta:.1f} (n / log n, n = {lin.n}; the batch would give "
           f"{50 / math.log(50):.1f}), estimate {r.llc:.3f} ± {r.se:.3f}, λ = {lin.lam}")
 
@@ -409,7 +463,10 @@ from sklearn.datasets import load_digits
 
 X, Y = load_digits(return_X_y=True)
 perm = torch.randperm(len(Y), generator=generator(8, "cpu"))
-x_all = torch.tensor(X / 16.0, dtype=dtype)[perm].to(device)
+# float32: on a CPU about ten times faster than float64 here, and its round-off (~1e-7 of losses ~0.1) is far
+# below the Monte Carlo error of the estimates
+f32 = torch.float32
+x_all = torch.tensor(X / 16.0, dtype=f32)[perm].to(device)
 y_all = torch.tensor(Y)[perm].to(device)
 x_train, y_train, x_test, y_test = x_all[:1347], y_all[:1347], x_all[1347:], y_all[1347:]
 
@@ -437,7 +494,7 @@ digit_steps, digit_chains = (60, 2) if FAST else (200, 4)
 rows = []
 for h in widths:
     d = 64 * h + h + 10 * h + 10
-    W = (0.3 * torch.randn(1, d, generator=generator(9, "cpu"), dtype=dtype)).to(device).requires_grad_()
+    W = (0.3 * torch.randn(1, d, generator=generator(9, "cpu"), dtype=f32)).to(device).requires_grad_()
     opt = torch.optim.Adam([W], lr=0.02)
     for _ in range(train_steps):
         opt.zero_grad()
@@ -454,8 +511,8 @@ for h in widths:
                                  eps=eps_d, n_steps=digit_steps, burn_in=digit_steps // 4, n_chains=digit_chains,
                                  acceptance_every=50, progress=False)
         rows.append((h, gamma_d, eps_d, r))
-        print(f"   gamma = {gamma_d:5.0f}, eps = {eps_d:.1e}: LLC {r.llc:7.2f} ± {r.se:.2f}   R-hat {r.rhat:.2f}   "
-              f"acceptance {float(r.acceptance.mean()):.2f}   mean ESS {float(r.ess.mean()):4.0f}")
+        print(f"   gamma = {gamma_d:5.0f}, eps = {eps_d:.1e}: LLC {r.llc:7.2f} ± {r.se:.2f}   R-hat {rhat_of(r):.2f}   "
+              f"acceptance {float(r.acceptance.mean()):.2f}   mean ESS {float(ess_of(r).mean()):4.0f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for (gamma_d, eps_d) in grid:
@@ -489,9 +546,10 @@ ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 #    they started and how long they ran, and the SE, which assumes stationary chains, means nothing then. Verdict
 #    `"not mixed"`: run longer, or, at a trained network, ask whether $w^*$ is a minimum at all (the digits chains at
 #    $\gamma = 10$ in section 7).
-# 2. **Enough draws: the chains' effective sample sizes average at least 100** (Vehtari et al. 2021: a total of at
-#    least 100 per chain). The SE divides each chain's variance by its ESS, and $\hat R$ compares means of halves:
-#    with a few dozen effective draws per chain both are themselves noisy. Verdict `"too few draws"`: run longer.
+# 2. **Enough draws: the mean effective sample size per chain is at least 100**, i.e. a total of at least 100 × the
+#    number of chains (Vehtari et al. 2021 ask for 100 per chain). The SE divides each chain's variance by its ESS,
+#    and $\hat R$ compares means of halves: with a few dozen effective draws per chain both are themselves noisy.
+#    Verdict `"too few draws"`: run longer.
 # 3. **One step is accurate: the mean MALA acceptance of the SGLD proposals is at least 0.9** (lesson 4; Furman &
 #    Lau 2024, arXiv:2402.03698). Verdict `"step too large"`: lower $\varepsilon$.
 # 4. **The chain is accurate: halving $\varepsilon$ moves the estimate by at most 3 combined standard errors,
@@ -510,8 +568,9 @@ ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 # **Exercise 8.** Return the verdict on a run at step $\varepsilon$: one of the strings `"not mixed"`,
 # `"too few draws"`, `"step too large"`, `"step bias"`, `"trust"`. The run's split $\hat R$ is `rhat` (a float), its
 # chains' effective sample sizes `ess` (a tensor of shape `(C,)`), its mean acceptance `acceptance`, its estimate
-# `estimate` ± `se`; the same run at $\varepsilon/2$ gave `estimate_half` ± `se_half` (floats). The hidden cases put
-# each diagnostic near its threshold too; a wrong verdict's feedback goes through the rules.
+# `estimate` ± `se`; the same run at $\varepsilon/2$ gave `estimate_half` ± `se_half` (floats). The visible cases let
+# each pair of rules fail together (the order decides); the hidden cases also put each diagnostic near its
+# threshold. A wrong verdict's feedback goes through the rules.
 
 # %% [exercise] llc.run_verdict points=2
 
@@ -526,8 +585,7 @@ verdict = yours(run_verdict)
 
 def judge_run(r, r_half):
     """The verdict on run r (its chains that did not diverge), with r_half the same run at half the step."""
-    ok = ~r.diverged
-    return verdict(r.rhat, r.ess[ok], float(r.acceptance.mean()), r.llc, r.se, r_half.llc, r_half.se)
+    return verdict(rhat_of(r), ess_of(r), float(r.acceptance.mean()), r.llc, r.se, r_half.llc, r_half.se)
 
 
 a_reg = nbeta + gamma5
@@ -536,13 +594,13 @@ for name, rs in sweep_runs.items():
         r, r_half = rs[k], rs[k - 1]
         exact = f"   exact {d_reg / 2 * nbeta / a_reg / (1 - eps_grid[k] * a_reg / 4):.3f}" if name.startswith("regular") else ""
         print(f"{name:20s} eps = {eps_grid[k]:.2e}: {judge_run(r, r_half):15s} estimate {r.llc:6.3f} ± {r.se:.3f}{exact}   "
-              f"R-hat {r.rhat:.3f}   mean ESS {float(r.ess.mean()):5.0f}   acceptance {float(r.acceptance.mean()):.3f}   "
+              f"R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}   acceptance {float(r.acceptance.mean()):.3f}   "
               f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
 for h in widths:
     for gamma_d in sorted({g_ for _, g_, _, _ in rows}):
         (r, r_half) = [r_ for h_, g_, e_, r_ in sorted(rows, key=lambda row: -row[2]) if (h_, g_) == (h, gamma_d)]
-        print(f"digits h = {h:2d}, gamma = {gamma_d:3.0f}, eps = 5.0e-04: {judge_run(r, r_half):15s} R-hat {r.rhat:.2f}   "
-              f"mean ESS {float(r.ess.mean()):4.0f}   acceptance {float(r.acceptance.mean()):.2f}   "
+        print(f"digits h = {h:2d}, gamma = {gamma_d:3.0f}, eps = 5.0e-04: {judge_run(r, r_half):15s} R-hat {rhat_of(r):.2f}   "
+              f"mean ESS {float(ess_of(r).mean()):4.0f}   acceptance {float(r.acceptance.mean()):.2f}   "
               f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
 
 # %% [markdown]

@@ -212,6 +212,20 @@ def _ess_case(label, N, rho, seed, device, dtype=F64, accept=lambda x: True):
     raise RuntimeError("no seed keeps the pair sums clear of zero")  # never reached for these sizes
 
 
+def phase_slip(N, slip=1):
+    """An alternating trace ±1 whose phase slips once, after ``slip`` entries (float64). For odd N every pair
+    sum Γ_m is positive (≥ 0.09·γ_0 for N = 9): none stops the sum, all ⌊N/2⌋ pairs count, and τ > 0 only
+    because the first and last draws have opposite signs. (A smooth trace cannot do this: the pair sums of a
+    centred trace add up to γ_0/2 − γ_{N−1}, so all of them can be positive only with a strong negative γ_1.)"""
+    t = torch.arange(N, dtype=F64)
+    return torch.where(t < slip, 1.0, -1.0) * (-1.0) ** t
+
+
+def _no_pair_case(label, N, slip, device, dtype=F64):
+    return Case(f"{label}: N = {N}, alternating signs with one phase slip, {_dtype_name(dtype)}",
+                dict(trace=phase_slip(N, slip).to(device=device, dtype=dtype)))
+
+
 def _ess_cases(suite, device):
     bad = ar1((50,), 0.5, 5)
     bad[17] = math.nan
@@ -222,6 +236,7 @@ def _ess_cases(suite, device):
             Case("a constant trace (gamma_0 = 0): returns N, N = 50, float64",
                  dict(trace=torch.full((50,), 2.5, dtype=F64, device=device))),
             _ess_case("the shortest trace allowed", 4, 0.3, 3, device),
+            _no_pair_case("no pair sum is <= 0 (all floor(N/2) pairs count)", 9, 1, device),
         ] + _errors(
             ("3 entries (fewer than 4): ValueError", dict(trace=ar1((3,), 0.5, 4).to(device))),
             ("a 2-D trace, shape (2, 50): ValueError", dict(trace=ar1((2, 50), 0.5, 4).to(device))),
@@ -235,6 +250,7 @@ def _ess_cases(suite, device):
         _ess_case("short and strongly anticorrelated (the first pair <= 0 comes late)", 30, -0.9, 20, device,
                   accept=_late),
         Case("a constant trace of odd length, float32", dict(trace=torch.full((31,), -1.0, dtype=F32, device=device))),
+        _no_pair_case("no pair sum is <= 0, the slip at the end", 15, 14, device),
     ] + _errors(("a trace with an inf: ValueError",
                  dict(trace=torch.cat([ar1((20,), 0.0, 15), torch.tensor([math.inf], dtype=F64)]).to(device))))
 
@@ -280,6 +296,7 @@ def _rhat_cases(suite, device):
             _rhat_case("chains from the same law", 4, 100, 1, device),
             _rhat_case("one chain stuck elsewhere", 4, 100, 2, device, offsets=[0.0, 0.0, 0.0, 2.0]),
             _rhat_case("the shortest allowed (4 draws)", 3, 4, 3, device, offsets=[0.0, 1.0, -1.0]),
+            _rhat_case("an odd number of draws (the middle one is dropped)", 3, 21, 7, device, offsets=[0.0, 0.5, -0.5]),
         ] + _errors(
             ("3 draws per chain (fewer than 4): ValueError", dict(traces=ar1((4, 3), 0.5, 4).to(device))),
             ("1-D traces (one chain given as a vector): ValueError", dict(traces=ar1((100,), 0.5, 5).to(device))),
@@ -288,7 +305,7 @@ def _rhat_cases(suite, device):
     return [
         Case("a drifting trend within every chain (only splitting sees it): 4 chains x 200 draws, float64",
              dict(traces=_drifting(4, 200, 11, 3.0).to(device))),
-        _rhat_case("odd number of draws", 3, 101, 12, device, offsets=[0.0, 0.5, -0.5]),
+        _rhat_case("an odd number of draws, chains apart", 3, 101, 12, device, offsets=[0.0, 0.5, -0.5]),
         _rhat_case("two chains, slow mixing", 2, 1000, 13, device, rho=0.95),
         _rhat_case("float32", 8, 500, 14, device, dtype=F32, offsets=[0.0] * 7 + [1.0]),
         _rhat_case("the shortest allowed, one chain", 1, 4, 15, device),
@@ -579,8 +596,12 @@ register(Exercise(
         "ε(κ_max + γ) from about 0.03 to 0.2 (κ_max over the draws). False failures: at the reference's "
         "ε(κ_max + γ) = 0.1 the bias is ≤ 2.6% on the quadratic cases (exactly: 1/(1 − 0.025) − 1) and ≤ 2% on the "
         "quartic ones, with SE ≤ 3% of the exact value, so a failure needs a Monte Carlo error of ≥ 4 SE: "
-        "probability ≤ 3e-5 per case, ≤ 1e-4 for a notebook (7 cases); tests/test_checks_llc.py finds 0 failures "
-        "in 1000 independent repeats of the worst case's run. The acceptance is ≥ 0.99 at that ε."
+        "probability ≤ 3e-5 per case, ≤ 3e-4 for a notebook (8 cases); tests/test_checks_llc.py repeats the worst "
+        "case's run 300 times and bounds the tail from the mean and spread of its standardised errors. The "
+        "acceptance is ≥ 0.99 at that ε. Accepted by design: any ε that meets the criterion passes, e.g. the mean "
+        "over the draws of the largest curvature instead of the maximum, or ε(κ_max + γ) = 0.2 instead of 0.1 "
+        "(inside the window above; the mutation test's 0.2 survivor is this): the check grades the outcome "
+        "the text asks for, not one formula."
     ),
 ))
 
@@ -627,8 +648,19 @@ def _verdict_cases(suite, device):
                  0.03, 1.52, 0.03),
             case("a low acceptance", 1.002, [800.0, 760.0, 900.0, 850.0], 0.78, 6.3, 0.05, 6.25, 0.05),
             case("halving eps moves the estimate", 1.005, [600.0, 640.0, 580.0, 610.0], 0.95, 5.6, 0.06, 5.2, 0.07),
-            case("two rules fail (chains disagree, low acceptance): the first decides", 1.3,
-                 [500.0, 450.0, 520.0, 480.0], 0.8, 3.0, 0.1, 2.9, 0.1),
+            # two rules fail, for every pair of rules: the first in the lesson's order decides
+            case("rules 1 and 2 fail (chains disagree, too few effective draws)", 1.25, [50.0, 60.0, 40.0, 70.0], 0.97,
+                 2.0, 0.05, 2.02, 0.05),
+            case("rules 1 and 3 fail (chains disagree, low acceptance)", 1.3, [500.0, 450.0, 520.0, 480.0], 0.8, 3.0,
+                 0.1, 2.9, 0.1),
+            case("rules 1 and 4 fail (chains disagree, halving eps moves the estimate)", 1.2,
+                 [300.0, 320.0, 280.0, 310.0], 0.96, 5.0, 0.05, 4.5, 0.05),
+            case("rules 2 and 3 fail (too few effective draws, low acceptance)", 1.02, [60.0, 80.0, 50.0, 70.0], 0.82,
+                 3.0, 0.05, 3.02, 0.05),
+            case("rules 2 and 4 fail (too few effective draws, halving eps moves the estimate)", 1.03,
+                 [70.0, 60.0, 80.0, 90.0], 0.95, 2.0, 0.04, 2.5, 0.04),
+            case("rules 3 and 4 fail (low acceptance, halving eps moves the estimate)", 1.01,
+                 [500.0, 540.0, 470.0, 520.0], 0.85, 6.0, 0.05, 5.4, 0.05),
         ]
     g = torch.Generator().manual_seed(2025)
     runs = [
@@ -648,6 +680,12 @@ def _verdict_cases(suite, device):
          dict(rhat=(1.07, 1.09), acceptance=(0.905, 0.92), shift=(6.0, 12.0), sign=1.0)),
         ("a change between 2.2 and 2.9 combined SEs, equal SEs (over 3 times one SE alone)",
          dict(shift=(2.2, 2.9), equal_se=True)),
+        ("too few draws and an acceptance below its bound, the rest fine",
+         dict(ess=(30.0, 90.0), acceptance=(0.7, 0.89))),
+        ("R-hat above its threshold and a large change under halving", dict(rhat=(1.15, 1.5), shift=(4.0, 9.0))),
+        ("R-hat above its threshold and too few draws, the acceptance fine", dict(rhat=(1.12, 1.6), ess=(20.0, 80.0))),
+        ("mean ESS just below 100 and an acceptance just below its bound",
+         dict(ess=(99.2, 99.8), acceptance=(0.88, 0.895))),
     ]
     cases = [case(label, **_random_run(g, **ranges)) for label, ranges in runs]
     cases += [  # exact boundaries, in numbers every correct way of writing the rule computes exactly
