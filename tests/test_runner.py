@@ -1,5 +1,5 @@
 """The check runner as a learner meets it: `yours` in demonstrations, a report printed once, cases that
-must raise, inputs changed in place, randomness taken from the global state instead of `generator`."""
+must raise, inputs changed in place, randomness not taken from the `generator` given."""
 
 import pytest
 import torch
@@ -119,3 +119,17 @@ def test_a_function_given_a_generator_that_uses_the_global_random_state_fails():
     result = runner.judge("posterior.sample_grid", runner.collect("posterior.sample_grid", reseeds))
     assert not result.passed
     assert "used (or reseeded) torch's global random state" in result.verdicts[0].message
+
+
+def test_a_function_that_draws_from_a_copy_of_its_generator_fails():
+    from slt_lessons.checks import runner
+
+    def copies(log_posterior, log_weights, n_samples, generator):
+        p = torch.exp(log_posterior + log_weights).flatten()
+        g = torch.Generator(device=p.device)
+        g.set_state(generator.get_state())  # same draws for the same seed, but `generator` never advances
+        return torch.multinomial(p, n_samples, replacement=True, generator=g)
+
+    result = runner.judge("posterior.sample_grid", runner.collect("posterior.sample_grid", copies))
+    assert not result.passed
+    assert "did not draw from `generator`" in result.verdicts[0].message

@@ -121,7 +121,8 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
     outcomes = []
     for case in ex.cases(suite, get_device(device)):
         kwargs = _fresh(case.kwargs)
-        global_rng = _global_rng_state() if any(isinstance(v, torch.Generator) for v in kwargs.values()) else None
+        generators = {k: v.get_state() for k, v in kwargs.items() if isinstance(v, torch.Generator)}
+        global_rng = _global_rng_state() if generators else None
         try:
             out = fn(**kwargs)
         except NotImplementedError:
@@ -135,6 +136,12 @@ def collect(exercise_id: str, fn: Callable, suite: str = "visible", device=None)
             outcomes.append(Outcome(case.label, error=(
                 "used (or reseeded) torch's global random state; take all randomness from the `generator` "
                 "argument, e.g. torch.randn(..., generator=generator)")))
+            continue
+        unused = [f"`{k}`" for k, state in generators.items() if torch.equal(state, kwargs[k].get_state())]
+        if unused:
+            outcomes.append(Outcome(case.label, error=(
+                f"did not draw from {', '.join(unused)} (its state is unchanged after the call): take the "
+                "randomness from the generator you are given, not from a copy of it or a new one with its seed")))
             continue
         changed = _changed_inputs(case.kwargs, kwargs)
         if changed:
