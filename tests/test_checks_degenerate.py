@@ -694,3 +694,83 @@ def test_independent_sum_matches_volume_scaling():
     fit = volume.volume_scaling_box(lambda w: w[:, 0] ** 2 + w[:, 1] ** 4, [(-1, 1)] * 2, 400_000,
                                     torch.Generator().manual_seed(0))
     assert abs(fit.lam - 0.75) < 0.05 + 4 * fit.lam_se
+
+
+# ----------------------------------------------------------------------------- second learner trial of lesson 3
+
+
+def sum_m_counts_tied_blocks(blocks, h=None):
+    """Wrong: m = 1 + the number of blocks with a tie (right only while every m_j <= 2)."""
+    parts = [nc_independent(k, None if h is None or h[j] is None else h[j]) for j, k in enumerate(blocks)]
+    return sum_via_partition_function(blocks, h)[0], 1 + sum(1 for _, m in parts if m > 1)
+
+
+def sum_m_max_plus_ties(blocks, h=None):
+    """Wrong: m = max(m_j) + (number of blocks with m_j > 1) - 1."""
+    parts = [nc_independent(k, None if h is None or h[j] is None else h[j]) for j, k in enumerate(blocks)]
+    ties = [m for _, m in parts if m > 1]
+    return sum_via_partition_function(blocks, h)[0], (max(ties) + len(ties) - 1) if ties else 1
+
+
+@pytest.mark.parametrize(("mistake", "phrase"), [(sum_m_counts_tied_blocks, "m_j = 3"),
+                                                 (sum_m_max_plus_ties, "its own (log n)^(m_j - 1)")])
+def test_independent_sum_m_rules_from_m_j_2_fail(mistake, phrase):
+    assert len(value_failures("degenerate.independent_sum", mistake, ["hidden"])) >= 2
+    result = run("degenerate.independent_sum", mistake, "visible")
+    messages = [v.message for v in result.verdicts if v.message]
+    assert messages and all("step 2" in m and phrase in m for m in messages), messages
+    for m in messages:
+        assert not re.search(r"\badd|\bsum of the|\+", m, re.IGNORECASE), m
+
+
+def nc_accepts_float_k(k, h=None):
+    return nc_independent([int(x) if isinstance(x, float) and x.is_integer() else x for x in k], h)
+
+
+def nc_rejects_fraction_h(k, h=None):
+    if h is not None and any(isinstance(x, Fraction) for x in h):
+        raise ValueError("h must hold ints")
+    return nc_independent(k, h)
+
+
+@pytest.mark.parametrize("mistake", [nc_accepts_float_k, nc_rejects_fraction_h])
+def test_normal_crossing_stated_types_are_visible(mistake):
+    assert not run("degenerate.normal_crossing", mistake, "visible").passed
+
+
+def rrr_accepts_bool_M(M, H, N, r):
+    return rrr_independent(int(M), H, N, r)
+
+
+def rrr_main_formula_for_M_N_small(M, H, N, r):
+    """Right everywhere but the M+N < H+r branch."""
+    if M + N < H + r and not (M + H < N + r or N + H < M + r):
+        return rrr_main_formula_everywhere(M, H, N, r)
+    return rrr_independent(M, H, N, r)
+
+
+@pytest.mark.parametrize("mistake", [rrr_accepts_bool_M, rrr_main_formula_for_M_N_small])
+def test_rrr_visible_catches(mistake):
+    assert not run("degenerate.reduced_rank_regression", mistake, "visible").passed
+
+
+def test_rank_absolute_tolerance_fails_visible():
+    assert value_failures("degenerate.numerical_rank", rank_absolute, ["visible"])
+
+
+def vexp_through_origin(eps, V, m=1):
+    x = torch.log(eps)
+    y = torch.log(V) - ((m - 1) * torch.log(-x) if m != 1 else 0)
+    return (x * y).sum() / (x * x).sum()
+
+
+@pytest.mark.parametrize(("mistake", "phrase"), [(vexp_log_log_term_sign, "wrong sign"), (vexp_ignore_m, "without the"),
+                                                 (vexp_through_origin, "through the origin")])
+def test_volume_exponent_hint_names_the_wrong_term(mistake, phrase):
+    messages = [v.message for v in run("degenerate.volume_exponent", mistake, "visible").verdicts if v.message]
+    assert any(phrase in m for m in messages), messages
+
+
+def test_volume_exponent_no_hint_for_other_mistakes():
+    messages = [v.message for v in run("degenerate.volume_exponent", vexp_linear_eps, "visible").verdicts if v.message]
+    assert messages and not any("hint" in m for m in messages), messages

@@ -339,21 +339,25 @@ print(f"(w1^2 + w2^2)^2: volume exponent {lam_hat:.3f}; blow-up + normal crossin
 # %% [markdown]
 # Your answer against an independent measurement: the slope of the free energy $F_n = -\log Z_n$ against
 # $\log n$, by quadrature over $[-1, 1]^2$ (lesson 2's `free_energy_quad` and `fit_learning_coefficient`,
-# which fits $m$ too):
+# which fits $m$ too, as in section 7). The three-variable $K = w_1^2w_2^2 + w_3^2$, whose first block has a
+# tie, is measured with step 1: its $F_n$ is the sum of the free energies of $w_1^2w_2^2$ on $[-1, 1]^2$ and
+# $w_3^2$ on $[-1, 1]$, each by quadrature.
 
 # %%
 ns = torch.logspace(2, 12, 8 if FAST else 16)
-sums = {
-    "w1^2 + w2^4": (lambda w: w[:, 0] ** 2 + w[:, 1] ** 4, [(1,), (2,)]),
-    "w1^4 + w2^6": (lambda w: w[:, 0] ** 4 + w[:, 1] ** 6, [(2,), (3,)]),
+sums = {  # K: (its terms in separate variables, each with its number of variables), blocks
+    "w1^2 + w2^4": ([(lambda w: w[:, 0] ** 2 + w[:, 1] ** 4, 2)], [(1,), (2,)]),
+    "w1^4 + w2^6": ([(lambda w: w[:, 0] ** 4 + w[:, 1] ** 6, 2)], [(2,), (3,)]),
+    "w1^2 w2^2 + w3^2": ([(lambda w: (w[:, 0] * w[:, 1]) ** 2, 2), (lambda w: w[:, 0] ** 2, 1)], [(1, 1), (1,)]),
 }
 lam_sum = yours(independent_sum)
-answers = {label: lam_sum(blocks) for label, (K, blocks) in sums.items()}  # first, so a fallback note comes before the table
-print(f"{'K':<14} {'lambda fit':>10} {'yours':>6} {'m fit':>6} {'yours':>6}")
-for label, (K, blocks) in sums.items():
+answers = {label: lam_sum(blocks) for label, (terms, blocks) in sums.items()}  # first, so a fallback note comes before the table
+print(f"{'K':<18} {'lambda fit':>10} {'yours':>6} {'m fit':>6} {'yours':>6}")
+for label, (terms, blocks) in sums.items():
     lam, m = answers[label]
-    fit = free_energy.fit_learning_coefficient(ns, free_energy.free_energy_quad(K, ns, [(-1, 1), (-1, 1)], order=8, device=device).cpu())
-    print(f"{label:<14} {fit.lam:10.3f} {str(lam):>6} {fit.m:6.2f} {m:6d}")
+    F = sum(free_energy.free_energy_quad(K, ns, [(-1, 1)] * d, order=8, device=device).cpu() for K, d in terms)
+    fit = free_energy.fit_learning_coefficient(ns, F)
+    print(f"{label:<18} {fit.lam:10.3f} {str(lam):>6} {fit.m:6.2f} {m:6d}")
 
 # %% [markdown]
 # ## 5. Reduced-rank regression: the exact $\lambda$

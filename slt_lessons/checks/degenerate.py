@@ -138,6 +138,7 @@ def _rank_cases(suite, device):
                  _gram(_tanh_jacobian(torch.zeros(2, dtype=torch.float64),
                                                torch.tensor([1.0, -0.5], dtype=torch.float64),
                                                torch.linspace(-2, 2, 50, dtype=torch.float64))), 1e-6),
+            case("rank 2 matrix scaled by 1e-9 (the threshold must be relative)", _low_rank((7, 7), 2, 2, scale=1e-9), 1e-6),
             case("the zero matrix (3 x 3): rank 0", torch.zeros(3, 3, dtype=torch.float64), 1e-6),
             case("an empty matrix (0 x 3): rank 0", torch.zeros(0, 3, dtype=torch.float64), 1e-6),
             case("a singular value exactly rtol times the largest is not counted (strictly larger): "
@@ -145,7 +146,6 @@ def _rank_cases(suite, device):
         ] + _error_cases(("rtol = 0 (not positive): ValueError", {"matrix": torch.eye(2, dtype=torch.float64), "rtol": 0.0}))
     return _error_cases(("rtol negative: ValueError", {"matrix": torch.eye(3, dtype=torch.float64), "rtol": -1e-6})) + [
         case("full rank 6 x 4", _low_rank((6, 4), 4, 1), 1e-6),
-        case("rank 2 matrix scaled by 1e-9 (the threshold must be relative)", _low_rank((7, 7), 2, 2, scale=1e-9), 1e-6),
         case("rank 5 matrix scaled by 1e9 (the threshold must be relative)", _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
         case("rank 1 (3 x 9): one nonzero singular value", _low_rank((3, 9), 1, 4), 1e-6),
         case("rtol matters: diag(1, 1e-3, 1e-6) with rtol = 1e-4 (rank 2)",
@@ -316,16 +316,52 @@ def _volume_exponent_cases(suite, device):
     ]
 
 
+_volume_exponent_close = tensor_close(rtol=1e-9, atol=1e-10, rtol32=1e-4, atol32=1e-4)
+
+
+def _slope(x, y, intercept=True):
+    """Least-squares slope of ``y`` against ``x`` (through the origin when ``intercept`` is False)."""
+    if intercept:
+        x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / (x * x).sum())
+
+
+def volume_exponent_judge(case, expected, got):
+    """Judge the slope; when it equals a fit with one term wrong, say which term (derived from the failure)."""
+    message = _volume_exponent_close(case, expected, got)
+    if message is None or not isinstance(got, torch.Tensor) or got.numel() != 1:
+        return message
+    eps, V, m = case.kwargs["eps"].double().cpu(), case.kwargs["V"].double().cpu(), case.kwargs["m"]
+    x, y = torch.log(eps), torch.log(V)
+    log_term = (m - 1) * torch.log(-x) if m != 1 else torch.zeros_like(x)
+    wrong_fits = [
+        (_slope(x, y + log_term), "hint: your slope is the fit with the (m-1) log(-log eps) term moved to the left "
+                                  "with the wrong sign: log V - (m-1) log(-log eps) is the straight line in log eps"),
+        (_slope(x, y), "hint: your slope is the fit without the (m-1) log(-log eps) term: with m > 1 it belongs in "
+                       "the model, so subtract it from log V before fitting"),
+        (_slope(x, y - log_term, intercept=False), "hint: your slope is a line through the origin: the model has an "
+                                                   "intercept, log c, to be fitted too"),
+    ]
+    value, right = float(got.detach().double().cpu()), float(expected)
+    for alt, hint in wrong_fits:
+        close = 1e-4 * max(1.0, abs(alt))
+        if abs(value - alt) <= close < abs(alt - right):
+            return message + "\n" + hint
+    return message
+
+
 register(Exercise(
     id="degenerate.volume_exponent",
     reference=volume.volume_exponent,
     cases=_volume_exponent_cases,
-    judge=tensor_close(rtol=1e-9, atol=1e-10, rtol32=1e-4, atol32=1e-4),
+    judge=volume_exponent_judge,
     notes=(
         "a two-parameter least-squares fit (the known (m-1) log(-log eps) moved to the left-hand side) in "
         "log eps in [-23, 0]: well conditioned, float64 error ~1e-13 -> rtol 1e-9. float32: log V and "
         "log eps are good to ~6e-8 relative of |log| <= 25, ~1.5e-6, spread over 8 points -> ~1e-5 on lam "
-        "(rtol, atol 1e-4). Ignoring m, fitting log V against eps or eps against V miss by >= 0.05."
+        "(rtol, atol 1e-4). Ignoring m, fitting log V against eps or eps against V miss by >= 0.05. A failed "
+        "case whose output equals (to 1e-4) the fit with the log term's sign flipped, without the log term, or "
+        "through the origin gets a hint naming that term."
     ),
 ))
 
@@ -349,8 +385,10 @@ def _nc_cases(suite, device):
         def case(k, h=None):
             return Case(f"k = {k}" + ("" if h is None else f", h = {h}") + f" ({_nc_kind(k, h)})", {"k": k, "h": h})
 
-        return [case((2,)), case((1, 1)), case((1, 2)), case((2, 0, 1)), case((1, 1), h=(0, 2))] + _error_cases(
+        return [case((2,)), case((1, 1)), case((1, 2)), case((2, 0, 1)), case((1, 1), h=(0, 2)),
+                case((2, 1), h=(Fraction(1, 2), 0))] + _error_cases(
             ("k = (0, 0): no positive exponent: ValueError", {"k": (0, 0), "h": None}),
+            ("k = (2.0,): a float is not an int here, even with an integer value: ValueError", {"k": (2.0,), "h": None}),
             ("k = (1, 2), h = (0,): h needs one entry per k: ValueError", {"k": (1, 2), "h": (0,)}),
             ("k = (1, True): a bool is not an int here: ValueError", {"k": (1, True), "h": None}),
         )
@@ -390,7 +428,9 @@ def _sum_parts(blocks, h):
 def _sum_kind(blocks, h):
     parts = _sum_parts(blocks, h)
     words = [f"{len(blocks)} blocks", f"{sum(len(k) for k in blocks)} variables"]
-    if any(m > 1 for _, m in parts):
+    if any(m > 2 for _, m in parts):
+        words.append("three or more tied exponents inside a block (m_j > 2)")
+    elif any(m > 1 for _, m in parts):
         words.append("a tie inside a block (m_j > 1)")
     if any(0 in k for k in blocks):
         words.append("a zero exponent")
@@ -428,8 +468,17 @@ def _sum_diagnosis(blocks, h, lam, m, got_lam, got_m):
             why.append("lam: look again at steps 2 and 3: write each block's factor Z_n^(j) for large n in the form "
                        "c_j n^(-lam_j) (log n)^(m_j - 1), multiply the factors, and read off the power of n.")
     if got_m != m:
-        counted = " (your m looks like a count of the m_j themselves: in step 2 the log factor has power m_j - 1)" \
-            if got_m == sum(ms) else ""
+        ties = [mj for mj in ms if mj > 1]
+        if got_m == sum(ms):
+            counted = " (your m looks like a count of the m_j themselves: in step 2 the log factor has power m_j - 1)"
+        elif got_m == 1 + len(ties):
+            counted = (" (your m grows by one for each block with a tie, as if every such factor carried exactly one "
+                       "power of log n: in step 2, how many powers of log n does a block with m_j = 3 carry?)")
+        elif ties and got_m == max(ties) + len(ties) - 1:
+            counted = (" (your m takes all the log powers of the block with the largest m_j but only one from each "
+                       "other block with a tie: in step 2, each factor carries its own (log n)^(m_j - 1))")
+        else:
+            counted = ""
         why.append("m: look again at step 3: m - 1 is the power of log n in the product of the factors "
                    f"c_j n^(-lam_j) (log n)^(m_j - 1); what power of log n does that product carry?{counted}")
     return "\n".join(why)
@@ -455,7 +504,8 @@ def _sum_cases(suite, device):
 
         return [case("K = w1^2 + w2^2 (a regular model, lam = d/2)", [(1,), (1,)]),
                 case("K = w1^2 + w2^4", [(1,), (2,)]),
-                case("K = w1^2 w2^2 + w3^2 w4^2", [(1, 1), (1, 1)])] + _error_cases(
+                case("K = w1^2 w2^2 + w3^2 w4^2", [(1, 1), (1, 1)]),
+                case("K = w1^2 w2^2 w3^2 + w4^4 w5^4 w6^4 (three tied exponents in each block)", [(1, 1, 1), (2, 2, 2)])] + _error_cases(
             ("no blocks: ValueError", {"blocks": [], "h": None}),
             ("a block with no positive exponent: ValueError", {"blocks": [(1,), (0, 0)], "h": None}))
     # generated parameter sets: 2-4 blocks of 1-3 variables, exponents 0-4, some with prior exponents
@@ -473,7 +523,11 @@ def _sum_cases(suite, device):
         params.append((blocks, h))
     params += [([(1, 1), (2, 2), (3,)], None),         # ties in two blocks
                ([(2,), (2,), (2,), (2,)], None),        # four equal blocks
-               ([(0, 2), (1, 0, 1)], [(3, 0), (0, 5, 0)])]  # zero exponents and a prior
+               ([(0, 2), (1, 0, 1)], [(3, 0), (0, 5, 0)]),  # zero exponents and a prior
+               ([(1, 1, 1)], None),                     # one block with m_j = 3
+               ([(1, 1, 1), (2,)], None),               # m_j = 3 next to m_j = 1
+               ([(1, 1, 1), (1, 1, 1)], None),          # two blocks with m_j = 3
+               ([(2, 2, 2, 2), (1, 1, 1), (1, 1)], None)]  # m_j = 4, 3 and 2
     cases = [Case(f"hidden case {i}: {_sum_kind(b, h)}", {"blocks": b, "h": h}) for i, (b, h) in enumerate(params, 1)]
     return cases + _error_cases(("h with a different number of blocks: ValueError", {"blocks": [(1,), (2,)], "h": [(0,)]}))
 
@@ -483,8 +537,9 @@ register(Exercise(
     reference=theory.independent_sum,
     cases=_sum_cases,
     judge=sum_judge,
-    notes=("exact: lam a Fraction, m an int. 13 hidden parameter sets (10 generated from a seeded generator: 2-4 "
-           "blocks of 1-3 variables, exponents 0-4, a third with prior exponents; 3 chosen for ties and zero "
+    notes=("exact: lam a Fraction, m an int. 17 hidden parameter sets (10 generated from a seeded generator: 2-4 "
+           "blocks of 1-3 variables, exponents 0-4, a third with prior exponents; 7 chosen for ties, blocks with "
+           "m_j >= 3 (so that a rule built from blocks with m_j = 2 only fails) and zero "
            "exponents), labelled by kind only. A wrong answer's message names the step of the text's derivation it "
            "missed (one block's lam, every variable its own block, the prior h ignored, the log-power of m) "
            "without stating the rule."),
@@ -510,8 +565,9 @@ def _rrr_cases(suite, device):
         def case(M, H, N, r):
             return Case(f"M = {M}, H = {H}, N = {N}, r = {r} ({_rrr_regime(M, H, N, r)})", {"M": M, "H": H, "N": N, "r": r})
 
-        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0)] + _error_cases(
+        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0), case(2, 5, 3, 1)] + _error_cases(
             ("r = 3 > min(M, H, N) = 2: ValueError", {"M": 3, "H": 2, "N": 3, "r": 3}),
+            ("M = True: a bool is not an int here: ValueError", {"M": True, "H": 2, "N": 3, "r": 0}),
             ("M = 0 (not a positive int): ValueError", {"M": 0, "H": 2, "N": 3, "r": 0}),
             ("r = True: a bool is not an int here: ValueError", {"M": 3, "H": 2, "N": 3, "r": True}))
     count = {}
