@@ -541,6 +541,7 @@ PREFERENCE_MISTAKES = [
     (_pref_mistake(penalty=False), "left out lambda log n"),
     (_pref_mistake(n_times_L=False), "not n L"),
     (_pref_mistake(log=torch.log10), "log10"),
+    (_pref_mistake(loglog=False), "-(m - 1) log n;"),
 ]
 
 
@@ -613,3 +614,84 @@ def test_preferred_model_cases_keep_a_margin(suite):
         F = _free_energies(*(case.kwargs[k].double() for k in ("n", "L", "lam", "m")))
         top2 = F.sort(dim=1).values[:, :2]
         assert float((top2[:, 1] - top2[:, 0]).min()) > 1e-3, case.label
+
+
+# ----------------------------------------------------------------------------- second trial (issue 9, follow-up)
+
+
+def test_preferred_model_multiplicity_times_log_n_fails_visible_with_its_hint():
+    mistake = _pref_mistake(loglog=False)
+    visible = run("free_energy.preferred_model", mistake, "visible")
+    failed = [v for v in visible.verdicts if v.message]
+    assert any("multiplicity 1, the other 3" in v.label for v in failed)
+    assert any("-(m - 1) log n;" in v.message for v in failed)
+    assert not any("left out lambda log n" in v.message for v in failed)
+
+
+def test_preferred_model_two_model_rule_gets_no_misattributed_hint():
+    """'Compare only the lowest-loss and lowest-lambda models' is not a named mistake: never a hint of one."""
+
+    def two_models(n, L, lam, m):
+        F = _free_energies(n.double(), L.double(), lam.double(), m.double())
+        pair = torch.tensor(sorted({int(L.argmin()), int(lam.argmin())}))
+        return pair[F[:, pair].argmin(1)]
+
+    for suite in registry.SUITES:
+        for v in run("free_energy.preferred_model", two_models, suite).verdicts:
+            if v.message:
+                assert "which model has the smallest" in v.message and "left out" not in v.message, v.message
+    assert not passes("free_energy.preferred_model", two_models)
+
+
+def test_ordinals():
+    from slt_lessons.checks.free_energy import _ordinal
+
+    assert [_ordinal(k) for k in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th"]
+
+
+def test_laplace_determinant_test_fails_a_visible_case():
+    def laplace_det_check(nLn_min, log_prior_min, hessian):
+        sign, logdet = torch.linalg.slogdet(hessian)
+        if sign <= 0:
+            raise ValueError("hessian must be positive definite")
+        return nLn_min - log_prior_min + logdet / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
+
+    failed = [v.label for v in run("free_energy.laplace_free_energy", laplace_det_check, "visible").verdicts if v.message]
+    assert failed and all("negative definite" in label for label in failed)
+
+
+def test_laplace_diagonal_logdet_gets_its_hint():
+    def laplace_diag(nLn_min, log_prior_min, hessian):
+        torch.linalg.cholesky(hessian)
+        return nLn_min - log_prior_min + hessian.diagonal().log().sum() / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
+
+    result = run("free_energy.laplace_free_energy", laplace_diag, "visible")
+    assert not result.passed
+    assert any("diagonal entries" in (v.message or "") for v in result.verdicts)
+
+
+def test_bic_integer_division_gets_its_hint():
+    result = run("free_energy.bic", lambda nLn_min, d, n: nLn_min + (d // 2) * math.log(n), "visible")
+    assert not result.passed
+    messages = [v.message for v in result.verdicts if v.message]
+    assert messages and all("integer division" in m for m in messages)
+
+
+def test_wbic_tempered_mean_of_beta_nL_is_told_apart():
+    """E_beta[beta nL_n] equals the beta = 1 posterior mean on a quadratic loss with a flat prior: no hint there,
+    its own hint where the two differ, never the beta = 1 hint on a case where they coincide."""
+    from slt_lessons.free_energy import wbic_grid
+
+    mistake = lambda nLn, log_prior, grid, n: wbic_grid(nLn, log_prior, grid, n) / math.log(n)  # noqa: E731
+    messages = [v.message for s in registry.SUITES for v in run("free_energy.wbic_grid", mistake, s).verdicts if v.message]
+    assert messages
+    assert any("tempered mean of beta nL_n" in m for m in messages)
+    assert not any("posterior mean at beta = 1" in m for m in messages)
+
+
+def test_fit_slope_inverse_regression_gets_its_hint():
+    inverse = lambda log_n, F: ((F - F.mean()) ** 2).sum() / ((F - F.mean()) * log_n).sum()  # noqa: E731
+    result = run("free_energy.fit_slope", inverse, "visible")
+    assert not result.passed
+    assert any("inverse regression" in (v.message or "") for v in result.verdicts)

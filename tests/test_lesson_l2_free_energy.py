@@ -122,7 +122,8 @@ def test_wbic_spread_rates(out):
 
 def test_model_selection_table(out):
     """§5: F2 - F1 settles when c = 0.3, keeps falling for c = 0 (-0.77 ... -2.07 over 1e2..1e12), while
-    the WBIC difference levels off near -1."""
+    the WBIC difference changes ever more slowly (-0.907 at 1e6, -0.974 at 1e12: 0.07 over six decades,
+    while F2 - F1 falls by 0.57, -1.496 -> -2.069)."""
     rows = _table(out, "c = 0.3: F2 - F1")
     assert len(rows) == 11
     c03 = [r[1] for r in rows]
@@ -131,6 +132,10 @@ def test_model_selection_table(out):
     assert all(b < a for a, b in zip(f0, f0[1:]))
     assert round(f0[0], 2) == -0.77 and round(f0[-1], 2) == -2.07
     assert abs(w0[-1] + 1) < 0.05 and abs(w0[-1] - w0[-2]) < 0.01 and f0[-2] - f0[-1] > 0.05
+    assert (w0[4], w0[-1], f0[4], f0[-1]) == (-0.907, -0.974, -1.496, -2.069)  # the numbers the prose quotes
+    assert round(w0[4] - w0[-1], 2) == 0.07 and round(f0[4] - f0[-1], 2) == 0.57
+    steps = [a - b for a, b in zip(w0[4:], w0[5:])]
+    assert all(s > 0 for s in steps) and all(b <= a for a, b in zip(steps, steps[1:]))  # ever more slowly
 
 
 def test_phase_transition_prediction_agrees(out):

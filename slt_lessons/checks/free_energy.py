@@ -20,26 +20,30 @@ def _must_raise(label, kwargs):
 
 
 def _with_hints(base, mistakes):
-    """``base`` judge, plus a hint for each known mistake whose output the wrong answer matches.
+    """``base`` judge, plus the hint of the one known mistake whose output the wrong answer matches.
 
-    ``mistakes``: ``(function of the case's kwargs, hint)`` pairs. A hint is printed only when the
-    learner's output agrees with that mistake's output within ``base``'s own tolerance, so it is
-    derived from the failure, never printed on every failure.
+    ``mistakes``: ``(function of the case's kwargs, hint)`` pairs; a ``None`` hint is a simple alternative
+    that earns no hint of its own. A hint is printed only when the learner's output agrees with that
+    mistake's output within ``base``'s own tolerance and with no other listed mistake's (two mistakes that
+    coincide on a case cannot be told apart there), so it is derived from the failure, never printed on
+    every failure; otherwise only ``base``'s message is shown.
     """
 
     def judge(case, expected, got):
         message = base(case, expected, got)
         if message is None:
             return None
-        hints = []
+        matches = []
         for mistake, hint in mistakes:
             try:
                 wrong = mistake(**{k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in case.kwargs.items()})
             except Exception:  # a mistake that cannot run on this case says nothing about it
                 continue
             if base(case, wrong, got) is None:
-                hints.append(f"hint: {hint}")
-        return "\n".join([message, *hints])
+                matches.append(hint)
+        if len(matches) == 1 and matches[0] is not None:
+            return f"{message}\nhint: {matches[0]}"
+        return message
 
     return judge
 
@@ -187,6 +191,8 @@ def _laplace_cases(suite, device):
                           _spd(3, 10.0, seed=1, scale=1000.0), device=device),
             *_must_raise("indefinite H = [[4, 0], [0, -1]] (a saddle, not a minimum)",
                          _laplace_case("", 3.0, 0.0, torch.tensor([[4.0, 0.0], [0.0, -1.0]], dtype=f64), device=device).kwargs),
+            *_must_raise("negative definite H = -[[2, 1], [1, 3]] (a maximum: det H = 5 > 0, yet not positive definite)",
+                         _laplace_case("", 2.0, 0.0, -torch.tensor([[2.0, 1.0], [1.0, 3.0]], dtype=f64), device=device).kwargs),
             *_must_raise("singular H = 0 (the flat direction of w^4 at w = 0)",
                          _laplace_case("", 0.0, 0.0, torch.zeros(1, 1, dtype=f64), device=device).kwargs),
         ]
@@ -206,10 +212,10 @@ def _laplace_cases(suite, device):
     ]
 
 
-def _laplace_with(half_logdet_sign=1.0, logdet_factor=0.5, two_pi=-1.0, prior=-1.0):
+def _laplace_with(half_logdet_sign=1.0, logdet_factor=0.5, two_pi=-1.0, prior=-1.0, diagonal=False):
     def laplace(nLn_min, log_prior_min, hessian):
         d = hessian.shape[-1]
-        logdet = torch.linalg.slogdet(hessian)[1]
+        logdet = hessian.diagonal().log().sum() if diagonal else torch.linalg.slogdet(hessian)[1]
         return nLn_min + prior * log_prior_min + half_logdet_sign * logdet_factor * logdet + two_pi * d / 2 * math.log(2 * math.pi)
 
     return laplace
@@ -225,6 +231,8 @@ register(Exercise(
         (_laplace_with(two_pi=1.0), "your value adds (d/2) log 2*pi; the Gaussian integral is (2*pi)^(d/2) det(H)^(-1/2), so F subtracts it"),
         (_laplace_with(two_pi=0.0), "your value leaves out -(d/2) log 2*pi"),
         (_laplace_with(prior=1.0), "your value adds log phi(w_hat); F = -log Z subtracts it"),
+        (_laplace_with(diagonal=True), "your value uses the product of H's diagonal entries; det H is that product only "
+         "when H is diagonal: take the log-determinant of the whole matrix (Cholesky, eigenvalues or slogdet)"),
     ]),
     notes=(
         "float64: log det H by Cholesky, eigenvalues or slogdet differs by ~cond(H)*1e-16 per eigenvalue "
@@ -261,7 +269,12 @@ register(Exercise(
     id="free_energy.bic",
     reference=free_energy.bic,
     cases=_bic_cases,
-    judge=tensor_close(rtol=1e-12, atol=1e-10, rtol32=1e-6, atol32=1e-4),
+    judge=_with_hints(tensor_close(rtol=1e-12, atol=1e-10, rtol32=1e-6, atol32=1e-4), [
+        (lambda nLn_min, d, n: nLn_min + (d // 2) * math.log(n),
+         "your value matches (d // 2) log n: // is integer division (5 // 2 = 2); the penalty is (d / 2) log n"),
+        (lambda nLn_min, d, n: nLn_min + d * math.log(n), "your value charges d log n; BIC charges (d / 2) log n"),
+        (lambda nLn_min, d, n: nLn_min + d / 2 * math.log10(n), "your value uses log10; BIC's log n is the natural log"),
+    ]),
     notes=(
         "two terms and a log: float64 round-off ~1e-16 relative; float32 ~6e-8 relative of nL_n <= 731 "
         "(atol 1e-4). The lesson's rule (tensors in, a tensor of the inputs' dtype and device out) holds "
@@ -305,6 +318,8 @@ register(Exercise(
     judge=_with_hints(tensor_close(rtol=1e-11, atol=1e-9, rtol32=1e-4, atol32=1e-4), [
         (_wbic_with(lambda n: 1.0), "your value is the posterior mean at beta = 1; WBIC tempers it to beta = 1/log n"),
         (_wbic_with(lambda n: 1 / n), "your value uses beta = 1/n; WBIC's beta is 1/log n"),
+        (lambda nLn, log_prior, grid, n: _wbic_with(lambda n: 1 / math.log(n))(nLn, log_prior, grid, n) / math.log(n),
+         "your value is the tempered mean of beta nL_n; WBIC is the tempered mean of nL_n itself (beta only sets the weights)"),
         (_wbic_with(lambda n: 1 / math.log10(n)), "your value uses log10; beta = 1/log n with the natural log"),
         (_wbic_with(lambda n: 1 / math.log(n), use_prior=False), "your value leaves out the prior"),
         (_wbic_with(lambda n: 1 / math.log(n), log_weights=_even_log_weights),
@@ -365,6 +380,9 @@ register(Exercise(
          "your value is the intercept, not the slope"),
         (lambda log_n, F: ((F - F.mean()) * log_n).sum() / ((F - F.mean()) ** 2).sum(),
          "your value regresses log n on F; the slope of F against log n divides by the spread of log n"),
+        (lambda log_n, F: ((F - F.mean()) ** 2).sum() / ((F - F.mean()) * log_n).sum(),
+         "your value is 1 / (slope of log n on F), the inverse regression; on noisy data it is not the least-squares "
+         "slope of F on log n, which divides the covariance by the spread of log n"),
     ]),
     notes=(
         "the slope sum (x - xbar)(y - ybar) / sum (x - xbar)^2 and the normal equations agree to "
@@ -397,6 +415,10 @@ def _preference_cases(suite, device):
                     logn(1, 5, 13), [0.30, 0.28, 0.27], [0.5, 1.5, 4.0], [1, 1, 1], device),
             _models("large loss gaps (5 and 6 nats per sample against 0): the small lambdas belong to the worse models",
                     logn(0.5, 4, 8), [5.0, 6.0, 0.0], [0.1, 0.5, 1.5], [1, 1, 1], device),
+            _models("equal lambda = 1, the lower-loss model (gap 1e-5) has multiplicity 1, the other 3",
+                    logn(1, 10, 19), [0.30001, 0.3], [1.0, 1.0], [3, 1], device),
+            _models("three models of equal loss (the m = 3 one lower by 1e-10): lambdas 0.55, 1/2, 0.47, multiplicities 3, 1, 2",
+                    logn(1, 8, 15), [0.2 - 1e-10, 0.2, 0.2], [0.55, 0.5, 0.47], [3, 1, 2], device),
             _models("equal losses, lambdas close (2, 1/2, 0.45, 1/2) with multiplicities 1, 1, 2, 4",
                     logn(1, 12, 12), [0.2, 0.2, 0.2, 0.2], [2.0, 0.5, 0.45, 0.5], [1, 1, 2, 4], device),
         ]
@@ -421,7 +443,7 @@ def _preference_cases(suite, device):
 _HIDDEN_PREFERENCE_LABELS = {c.label for c in _preference_cases("hidden", torch.device("cpu"))}
 
 
-def _free_energies(n, L, lam, m, log=torch.log, loss=True, penalty=True, multiplicity=1.0, n_times_L=True):
+def _free_energies(n, L, lam, m, log=torch.log, loss=True, penalty=True, multiplicity=1.0, n_times_L=True, loglog=True):
     """Rows: sample sizes; columns: models. The variants (a missing term, log10, ...) are the mistakes."""
     log_n = log(n)[:, None]
     F = torch.zeros(n.numel(), L.numel(), dtype=torch.float64, device=n.device)
@@ -429,7 +451,13 @@ def _free_energies(n, L, lam, m, log=torch.log, loss=True, penalty=True, multipl
         F = F + (n[:, None] * L if n_times_L else L.expand_as(F))
     if penalty:
         F = F + lam * log_n
-    return F - multiplicity * (m - 1) * log_n.log()
+    return F - multiplicity * (m - 1) * (log_n.log() if loglog else log_n)
+
+
+def _two_model_rule(F, L, lam):
+    """A simple alternative, not a named mistake: compare only the lowest-loss and the lowest-lambda model."""
+    pair = torch.tensor(sorted({int(L.argmin()), int(lam.argmin())}))
+    return pair[F[:, pair].argmin(1)]
 
 
 _PREFERENCE_MISTAKES = [
@@ -441,6 +469,8 @@ _TERM_MISTAKES = [
     (dict(multiplicity=0.0), "you left out -(m - 1) log log n. When n L + lambda log n are equal (or close), "
      "the model of larger multiplicity m has the smaller free energy: the c = 0 comparison of section 5."),
     (dict(multiplicity=-1.0), "your multiplicity term has the wrong sign: a larger m LOWERS the free energy, by (m - 1) log log n."),
+    (dict(loglog=False), "your multiplicity term is -(m - 1) log n; it is -(m - 1) log log n, which grows far more slowly "
+     "(section 5: at c = 0 the singular model's advantage grows only like log log n)."),
     (dict(loss=False), "you left out the loss term n L. It grows linearly in n and, however small the loss gap, "
      "decides at large n: then the more accurate model wins."),
     (dict(penalty=False), "you left out lambda log n. While n times the loss gap is small, the model of smaller lambda "
@@ -448,6 +478,12 @@ _TERM_MISTAKES = [
     (dict(n_times_L=False), "your loss term is L, not n L: the loss of n samples is n times the per-sample loss."),
     (dict(log=torch.log10), "you used log10; the free energy's log n and log log n are natural logarithms."),
 ]
+
+
+def _ordinal(k):
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, ..., 21st, 22nd, ..."""
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
 
 
 def _preference_judge(case, expected, got):
@@ -469,13 +505,14 @@ def _preference_judge(case, expected, got):
     i = int(torch.nonzero(~ok)[0])
     line = f"{int((~ok).sum())} of {n.numel()} sample sizes wrong"
     if case.label in _HIDDEN_PREFERENCE_LABELS:  # a hidden case: no values, no answers
-        line += f"; the first is the {i + 1}-th smallest n of this case"
+        line += f"; the first is the {_ordinal(i + 1)} smallest n of this case"
     else:
         line += f"; the first at n = {n[i].item():.4g}: expected model {int(expected[i])}, got {int(got[i])}"
     candidates = [(pick(F), hint) for pick, hint in _PREFERENCE_MISTAKES]
     candidates += [(_free_energies(n, L, lam, m, **kw).argmin(1), hint) for kw, hint in _TERM_MISTAKES]
+    candidates += [(_two_model_rule(F, L, lam), None)]  # a simple alternative: it earns no hint, but blocks others
     hints = [hint for answer, hint in candidates if torch.equal(answer, got)]
-    if len(hints) == 1:  # the answer is that mistake's at every n, and no other listed mistake's
+    if len(hints) == 1 and hints[0] is not None:  # that mistake's answer at every n, and no other listed one's
         return f"{line}\nhint: {hints[0]}"
     return (f"{line}\nhint: at each of these n, which model has the smallest free energy? Section 6 says what "
             "each term of F_n does and at which n it decides.")
@@ -492,7 +529,8 @@ register(Exercise(
         "of n L <= 1e12 (~1e-4 at most, in the tiny-gap case: 1e-16 * 7e11), so any correct way of "
         "comparing agrees; the judge also accepts any model whose F is within 1e-9 relative of the smallest. "
         "A hint is printed only when the wrong answer equals that of exactly one named mistake at every n of the "
-        "case (a term left out, the largest F, log10, indices from 1); otherwise a neutral message names the "
+        "case (a term left out, the largest F, log10, indices from 1, -(m - 1) log n) and not the answer of the simple "
+        "rule 'compare only the lowest-loss and lowest-lambda models'; otherwise a neutral message names the "
         "wrong n (in hidden cases only by rank) and never prints the per-model terms."
     ),
 ))
