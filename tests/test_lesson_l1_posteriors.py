@@ -33,6 +33,21 @@ def test_the_gaussian_fit_is_poor_as_the_text_says():
     assert inside < 0.9 and ellipse > 5 * region and ratio > 5 and abs(ratio - ellipse / region) < 0.1
 
 
+def test_data_with_ab_positive_put_the_mass_where_ab_is_positive():
+    """'for data with ab = 0.5 the mass must lie where ab > 0, half of it in the quadrant a, b > 0 and
+    almost none in a > 0, b < 0' (a sign error in the cross term would swap the two numbers)."""
+    text = printed(A)
+    (same,) = numbers_after(text, "posterior mass where a > 0, b > 0:")
+    (other,) = numbers_after(text, "where a > 0, b < 0:")
+    assert 0.45 < same < 0.55 and other < 0.01, (same, other)
+
+
+def test_the_conjugate_check_uses_sigma_s_and_beta_different_from_1():
+    """So that σ used as a variance, or β applied to the prior, changes the printed difference."""
+    src = LESSON.read_text()
+    assert "n, sigma, s, beta = 20, 0.8, 0.4, 0.5" in src and "log_posterior_of(loglik_mu, logprior_mu, beta, lw_mu)" in src
+
+
 def test_a_coarse_grid_puts_nearly_all_the_mass_in_one_cell():
     coarse, fine = numbers_after(printed(A), "effective cells =")
     assert coarse < 1.5 and fine > 10

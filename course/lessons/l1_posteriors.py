@@ -123,28 +123,30 @@ print("logsumexp:", torch.logsumexp(big, 0).item())
 
 # %% [markdown]
 # Let's check the grid against a closed form. For the Gaussian mean with prior $N(0, s^2)$ and known
-# $\sigma$, the posterior is Gaussian with precision $1/s^2 + n/\sigma^2$ and mean
-# $\frac{\sum_i y_i/\sigma^2}{1/s^2 + n/\sigma^2}$ (conjugacy). The grid posterior below is built from your
-# functions: exercise 1 gives the log-likelihood (and the Gaussian log-prior), exercise 4 the posterior.
+# $\sigma$, the tempered posterior is Gaussian with precision $1/s^2 + \beta n/\sigma^2$ and mean
+# $\frac{\beta\sum_i y_i/\sigma^2}{1/s^2 + \beta n/\sigma^2}$ (conjugacy; $\beta = 1$ is Bayes' posterior). The grid
+# posterior below is built from your functions: exercise 1 gives the log-likelihood (and the Gaussian
+# log-prior), exercise 4 the posterior. We take $\sigma$, $s$ and $\beta$ all different from 1, so that a
+# mistake such as using $\sigma$ as the variance, or tempering the prior too, shows as a large difference.
 
 # %%
 log_normal = yours(gaussian_log_likelihood)
 log_posterior_of = yours(tempered_log_posterior)
 gen = torch.Generator().manual_seed(0)
-n, sigma, s = 50, 1.0, 1.0
+n, sigma, s, beta = 20, 0.8, 0.4, 0.5
 x, y = models.make_data(lambda x: 0.7 + 0 * x, n, sigma=sigma, generator=gen)
 mu_grid = torch.linspace(-1, 2, 601)
 lw_mu = posterior.grid_log_weights(mu_grid)
 loglik_mu = log_normal(y[:, None], mu_grid[None, :], sigma).sum(0)  # sum over the data, for every mu
 logprior_mu = log_normal(mu_grid, torch.zeros(()), s)  # the N(0, s^2) prior is a Gaussian log-density too
-grid_density = torch.exp(log_posterior_of(loglik_mu, logprior_mu, 1.0, lw_mu))
-prec = 1 / s**2 + n / sigma**2
-exact = torch.exp(-0.5 * prec * (mu_grid - y.sum() / sigma**2 / prec) ** 2) * math.sqrt(prec / (2 * math.pi))
+grid_density = torch.exp(log_posterior_of(loglik_mu, logprior_mu, beta, lw_mu))
+prec = 1 / s**2 + beta * n / sigma**2
+exact = torch.exp(-0.5 * prec * (mu_grid - beta * y.sum() / sigma**2 / prec) ** 2) * math.sqrt(prec / (2 * math.pi))
 print("largest difference between grid and exact density:", (grid_density - exact).abs().max().item(),
       "| largest density:", exact.max().item())
 plt.plot(mu_grid, grid_density, label="grid posterior")
 plt.plot(mu_grid, exact, "--", label="closed form (conjugate)")
-plt.xlabel(r"$\mu$"); plt.legend(); plt.title(f"Gaussian mean, n = {n}"); plt.show()
+plt.xlabel(r"$\mu$"); plt.legend(); plt.title(f"Gaussian mean, n = {n}, σ = {sigma}, s = {s}, β = {beta}"); plt.show()
 
 # %% [markdown]
 # ## 5. How posteriors concentrate: regular vs singular
@@ -182,11 +184,19 @@ for k, n in enumerate(ns):
         ax.set_aspect("equal")
 fig.colorbar(filled, ax=axes, shrink=0.8, label="posterior mass of a cell / the largest cell's mass")
 plt.show()
+# the cross is symmetric under b -> -b; data with ab = 0.5 are not: the mass must sit where ab > 0
+tilted = log_posterior_of(product_log_lik(grid[:, None], grid[None, :], x_all[:100], 0.5 * x_all[:100] + noise[:100], 1.0),
+                          flat_prior, 1.0, lw)
+mass = torch.exp(tilted + lw)
+print(f"data with true ab = 0.5, n = 100: posterior mass where a > 0, b > 0: {mass[(A > 0) & (B > 0)].sum().item():.3f}; "
+      f"where a > 0, b < 0: {mass[(A > 0) & (B < 0)].sum().item():.3f}")
 
 # %% [markdown]
 # The singular posterior is not shrinking to a point. It spreads along the whole cross, with extra mass
 # near the origin, where the two lines meet: the printed share of the mass in the central square, 1% of
-# the box, grows with $n$. Near the origin more parameters are "almost true" than anywhere else.
+# the box, grows with $n$. (The cross looks the same if the sign of $ab$ is flipped, so the figure cannot
+# show a sign error in exercise 2; the last printed line can: for data with $ab = 0.5$ the mass must lie
+# where $ab > 0$, half of it in the quadrant $a, b > 0$ and almost none in $a > 0, b < 0$.) Near the origin more parameters are "almost true" than anywhere else.
 # SLT makes this precise (Watanabe 2009): the prior volume of the almost-true parameters,
 # $\{w : K(w) < \varepsilon\}$ with $K$ the Kullback–Leibler divergence from the truth, scales like
 # $\varepsilon^{\lambda}$ (times a power of $\log(1/\varepsilon)$) as $\varepsilon \to 0$. The exponent
@@ -263,7 +273,8 @@ plt.show()
 # it. Picking a cell with probability $p_j v_j$ is sampling from a categorical distribution.
 #
 # **Exercise 7.** Return `n_samples` flat cell indices (into `log_posterior.flatten()`, an integer
-# tensor), drawn independently with probabilities $p_j v_j$, using the given `torch.Generator` for all
+# tensor), drawn independently with probabilities $p_j v_j$ (with replacement: a cell can come up many
+# times, also when `n_samples` is smaller than the number of cells), using the given `torch.Generator` for all
 # randomness (`torch.multinomial` does this): the same generator seed must give the same draws, and
 # another seed other draws. The check is statistical: it compares each cell's frequency with its mass,
 # and fails a correct sampler on a case with probability below $10^{-7}$.
@@ -352,7 +363,7 @@ plt.legend(); plt.title("posterior predictive of y = abx (true ab = 0), n = 1000
 # exponent is the learning coefficient of section 5: the region is $\{nK(w) \le \text{const}\}$, so its
 # volume is the volume $\propto \varepsilon^\lambda$ of $\{K < \varepsilon\}$ at $\varepsilon \propto 1/n$.
 #
-# **Exercise 8.** Return $\lambda$ (a number) for $K(w) = \sum_i c_i w_i^{p_i}$: `powers[i]` $= p_i$ is a
+# **Exercise 8.** Return $\lambda$ (a number: a Python float, or a 0-d tensor; not a tensor of shape `(1,)`) for $K(w) = \sum_i c_i w_i^{p_i}$: `powers[i]` $= p_i$ is a
 # positive even integer, or $0$ when $K$ does not depend on $w_i$; `coefficients[i]` $= c_i > 0$. Work it
 # out on paper before you write code, using the substitution above:
 # * take one term $c\,w^{p}$ on its own and redo the worked example's substitution for it: what does
@@ -360,7 +371,6 @@ plt.legend(); plt.title("posterior predictive of y = abx (true ab = 0), n = 1000
 # * how does $e^{-nK}$ factor when $K$ is a sum of terms in different coordinates, and how does the
 #   volume of a (roughly box-shaped) region follow from its widths along the coordinates?
 # * along a coordinate that $K$ does not depend on, what limits the region?
-# * after the substitution, where does $c$ end up?
 #
 # The hidden tests ask about potentials of several kinds; when an answer is wrong, the feedback names the
 # mistake when your answers match a common one on every test, and otherwise asks a question about the

@@ -10,6 +10,7 @@ accumulated over ≤ 2000 terms, gives ~1e-4 relative; we allow ``rtol=1e-4``.
 from __future__ import annotations
 
 import math
+import numbers
 import threading
 
 import torch
@@ -43,10 +44,10 @@ def _gll_cases(suite, device):
                  dict(y=_randn(20, 3, device, torch.float32), mean=_randn(20, 4, device, torch.float32), sigma=1.5)),
         ]
     return [
-        Case("y of shape (5, 7), mean broadcast from (7,), sigma = 2.5",
+        Case("a 2-D y and a 1-D mean that broadcasts against it, a large sigma",
              dict(y=_randn((5, 7), 11, device, scale=3), mean=_randn(7, 12, device), sigma=2.5)),
-        Case("1000 points far from the mean, sigma = 0.01", dict(y=_randn(1000, 13, device, scale=5), mean=_randn(1000, 14, device), sigma=0.01)),
-        Case("float32, 100 points, sigma = 0.7",
+        Case("many points far from the mean, a tiny sigma (large log-densities)", dict(y=_randn(1000, 13, device, scale=5), mean=_randn(1000, 14, device), sigma=0.01)),
+        Case("float32 inputs: the result must stay float32",
              dict(y=_randn(100, 15, device, torch.float32), mean=_randn(100, 16, device, torch.float32), sigma=0.7)),
     ]
 
@@ -80,9 +81,9 @@ def _pll_cases(suite, device):
             _pll_case("n = 50, true ab = 0.8, sigma = 1", 50, 2, device, sigma=1.0, true_c=0.8),
         ]
     return [
-        _pll_case("n = 2000, 41x31 grid, sigma = 0.2", 2000, 21, device, grid=(41, 31), sigma=0.2),
-        _pll_case("n = 1, sigma = 3", 1, 22, device, sigma=3.0),
-        _pll_case("float32, n = 500, sigma = 0.5", 500, 23, device, dtype=torch.float32),
+        _pll_case("a large data set on a non-square 2-D grid, small sigma", 2000, 21, device, grid=(41, 31), sigma=0.2),
+        _pll_case("a single data point, large sigma", 1, 22, device, sigma=3.0),
+        _pll_case("float32 inputs, a medium data set", 500, 23, device, dtype=torch.float32),
     ]
 
 
@@ -123,9 +124,9 @@ def _norm_cases(suite, device):
                 case("2-D grid 9x7", 2, (9, 7), 5.0),
                 case("1-D grid of 51 points, log-density around -1e6 (exp underflows to 0)", 3, (51,), 20.0, shift=-1e6),
                 case("2-D grid 20x15, log-density around +800 (exp overflows to inf)", 4, (20, 15), 10.0, shift=800.0)]
-    return [case("1-D grid of 201 points, log-density far below -700 (exp underflows)", 31, (201,), 50.0, shift=-3e5),
-            case("2-D grid 60x50, log-density far above +700 (exp overflows)", 32, (60, 50), 20.0, shift=2000.0),
-            case("float32 2-D grid 30x30", 33, (30, 30), 10.0, torch.float32)]
+    return [case("a fine 1-D grid, log-density far below -700 (exp underflows)", 31, (201,), 50.0, shift=-3e5),
+            case("a non-square 2-D grid, log-density far above +700 (exp overflows)", 32, (60, 50), 20.0, shift=2000.0),
+            case("float32 inputs on a 2-D grid", 33, (30, 30), 10.0, torch.float32)]
 
 
 register(Exercise(
@@ -154,9 +155,9 @@ def _temp_cases(suite, device):
         return [case("1-D grid of 21 points, beta = 1", 3, (21,), 1.0),
                 case("2-D grid 15x15, beta = 0.25 (flattens)", 4, (15, 15), 0.25),
                 case("1-D grid of 31 points, beta = 2.5 (sharpens)", 5, (31,), 2.5)]
-    return [case("2-D grid 80x80, beta = 1/log(1e6), log-likelihood ~ -1e6", 41, (80, 80), 1 / math.log(1e6), n_scale=3e4),
-            case("1-D grid of 301 points, beta = 3", 42, (301,), 3.0),
-            case("float32 1-D grid of 101 points, beta = 0.5", 43, (101,), 0.5, torch.float32)]
+    return [case("strong tempering beta = 1/log n on a 2-D grid, a huge log-likelihood", 41, (80, 80), 1 / math.log(1e6), n_scale=3e4),
+            case("a fine 1-D grid, strong sharpening (beta > 1)", 42, (301,), 3.0),
+            case("float32 inputs, flattening (beta < 1)", 43, (101,), 0.5, torch.float32)]
 
 
 register(Exercise(
@@ -201,9 +202,9 @@ def _mean_cases(suite, device):
         return [case("1-D grid of 51 points, g(w) = w", 5, (51,), 0),
                 case("2-D grid 31x21, g(w) = w2", 6, (31, 21), 1),
                 case("float32 1-D grid of 41 points, g(w) = w: the result is a float32 0-d tensor", 7, (41,), 0, torch.float32)]
-    return [case("2-D grid 101x99, g(w) = w1", 51, (101, 99), 0),
-            case("1-D grid of 400 points, g(w) = w^2", 52, (400,), 0, square=True),
-            case("float32 2-D grid 40x40, g(w) = w2", 53, (40, 40), 1, torch.float32)]
+    return [case("a large non-square 2-D grid, g = the first coordinate", 51, (101, 99), 0),
+            case("a fine 1-D grid, g nonlinear (a square)", 52, (400,), 0, square=True),
+            case("float32 inputs on a 2-D grid, g = the second coordinate", 53, (40, 40), 1, torch.float32)]
 
 
 register(Exercise(
@@ -316,11 +317,29 @@ def _sample_cases(suite, device):
     if suite == "visible":
         return [case(f"uneven 1-D grid of 30 points, {N_SAMPLES} samples", 9, (30,), 4.0),
                 case(SAME_SEED, 9, (30,), 4.0),
-                case(OTHER_SEED, 9, (30,), 4.0, gen_seed=7)]
-    return [case(f"uneven 2-D grid, {N_SAMPLES} samples", 71, (12, 10), 3.0),
+                case(OTHER_SEED, 9, (30,), 4.0, gen_seed=7),
+                _peaked_case(device)]
+    return [case("uneven 2-D grid, many samples", 71, (12, 10), 3.0),
             case(SAME_SEED, 71, (12, 10), 3.0),
             case(OTHER_SEED, 71, (12, 10), 3.0, gen_seed=8),
-            case(f"uneven 1-D grid, sharply peaked, {N_SAMPLES} samples", 72, (60,), 40.0)]
+            case("uneven 1-D grid, sharply peaked, many samples", 72, (60,), 40.0)]
+
+
+FEW_SAMPLES, FEW_CELLS = 100, 200
+
+
+def _peaked_case(device):
+    """Fewer draws than cells, one cell holding half the mass: a sampler that draws without replacement
+    picks that cell at most once (frequency ≤ 0.01 against mass 0.5)."""
+    logd, lw, _ = _grid_density(73, (FEW_CELLS,), device, 4.0)
+    peak = FEW_CELLS // 3
+    others = torch.logsumexp(torch.cat([logd[:peak] + lw[:peak], logd[peak + 1:] + lw[peak + 1:]]), 0)
+    logd[peak] = others - lw[peak]  # the peak's mass p v equals all the other cells' together
+    g = torch.Generator(device=device).manual_seed(1073)
+    return Case(f"1-D grid of {FEW_CELLS} points where one cell holds half the mass, {FEW_SAMPLES} samples: "
+                "fewer samples than cells, drawn independently (with replacement)",
+                dict(log_posterior=posterior.normalize_log_density(logd, lw), log_weights=lw,
+                     n_samples=FEW_SAMPLES, generator=g))
 
 
 def _judge_samples(case: Case, expected, got) -> str | None:
@@ -332,8 +351,9 @@ def _judge_samples(case: Case, expected, got) -> str | None:
         return f"result: expected a tensor of indices, got {type(got).__name__}"
     if got.dtype not in (torch.int64, torch.int32):
         return f"result: expected integer indices (torch.int64), got dtype {got.dtype}"
-    if tuple(got.shape) != (N_SAMPLES,):
-        return f"result: expected shape ({N_SAMPLES},) (one flat index per sample), got {tuple(got.shape)}"
+    n = case.kwargs["n_samples"]
+    if tuple(got.shape) != (n,):
+        return f"result: expected shape ({n},) (one flat index per sample), got {tuple(got.shape)}"
     q = torch.exp(case.kwargs["log_posterior"] + case.kwargs["log_weights"]).flatten().double().cpu()
     K = q.numel()
     g = got.cpu().long()
@@ -360,15 +380,17 @@ def _judge_samples(case: Case, expected, got) -> str | None:
 
 def judge_counts(q: torch.Tensor, counts: torch.Tensor) -> str | None:
     """The decision of :func:`_judge_samples` from the number of draws of each cell."""
-    K = q.numel()
-    freq = counts.double() / N_SAMPLES
-    t = math.sqrt(math.log(2 * K / FALSE_FAILURE) / (2 * N_SAMPLES))
+    K, N = q.numel(), int(counts.sum())
+    freq = counts.double() / N
+    t = math.sqrt(math.log(2 * K / FALSE_FAILURE) / (2 * N))
     dev = (freq - q).abs()
     j = int(torch.argmax(dev))
     if float(dev[j]) >= t:
+        hint = ("; the draws must be independent, with replacement (a cell can be drawn many times), even "
+                "when there are fewer samples than cells" if N <= K and int(counts.max()) <= 1 else "")
         return (f"the sample frequencies do not follow the cell masses p_j v_j: cell {j} was drawn with frequency "
                 f"{float(freq[j]):.5f} but has mass {float(q[j]):.5f} (a correct sampler differs by less than "
-                f"{t:.4f} except with probability {FALSE_FAILURE:g})")
+                f"{t:.4f} except with probability {FALSE_FAILURE:g}){hint}")
     return None
 
 
@@ -380,7 +402,10 @@ register(Exercise(
     notes=(
         f"Statistical: each cell's frequency must lie within t of its mass, t from Hoeffding's inequality with a "
         f"union bound over the K cells, so a correct sampler fails a case with probability at most {FALSE_FAILURE:g} "
-        f"(any RNG, any draw order). Two cases rerun the first with the same generator seed (the draws must "
+        f"(any RNG, any draw order): t = √(log(2K/{FALSE_FAILURE:g})/(2N)), ≤ 0.0074 for N = {N_SAMPLES}, K ≤ 120, and "
+        f"≈ 0.33 for the visible case of N = {FEW_SAMPLES} draws on K = {FEW_CELLS} cells. That case has fewer draws "
+        f"than cells and one cell of mass 0.5, which a sampler without replacement draws at most once (frequency "
+        f"≤ 0.01, off by ≥ 0.49 > 0.33): it fails always. Two cases rerun the first with the same generator seed (the draws must "
         f"repeat exactly) and with another seed (they must change: two correct draws of {N_SAMPLES} samples "
         f"coincide with probability far below 1e-100). The runner already fails a function that uses torch's "
         f"global random state; these two cases remain because no single call can show the rest: OTHER_SEED "
@@ -488,10 +513,12 @@ def _judge_volume_exponent(case: Case, expected, got) -> str | None:
     answer names a listed mistake when the suite's answers so far match it on every case where it differs
     from the right one (and match no other listed mistake); otherwise it asks a question about this kind of
     input that leads to the right step without stating it."""
-    try:
-        g = float(got.item() if isinstance(got, torch.Tensor) else got)
-    except (TypeError, ValueError, RuntimeError):
-        return f"result: expected a number, got {describe(got)}"
+    if isinstance(got, torch.Tensor) and got.ndim != 0:
+        return (f"result: expected a number (a Python float, or a 0-d tensor), got a tensor of shape "
+                f"{tuple(got.shape)}; return the number itself, e.g. `sum(...)` of Python numbers, not `torch.tensor([λ])`")
+    if isinstance(got, bool) or not isinstance(got, (numbers.Real, torch.Tensor)):
+        return f"result: expected a number (a Python float, or a 0-d tensor), got {describe(got)}"
+    g = float(got)
     suite = "visible" if case.label in _VOLUME_VISIBLE_LABELS else "hidden"
     index = [label for label, _, _ in _VOLUME_SUITES[suite]].index(case.label)
     answers = _volume_record(suite, index, g)
@@ -511,7 +538,8 @@ register(Exercise(
     cases=_volume_cases,
     judge=_judge_volume_exponent,
     notes=(
-        "A reasoning exercise: the answer is a rational number, exact up to float round-off (a sum of at most "
+        "A reasoning exercise: the answer is a number (the text says so: a Python number or a 0-d tensor; a "
+        "tensor of shape (1,) or a list fails every case), a rational number exact up to float round-off (a sum of at most "
         "five unit fractions: 1e-9). Eight hidden potentials of different kinds (higher powers, sums, coordinates "
         "K ignores, coefficients far from 1), so that trying answers until the visible cases pass cannot find the "
         "rule; the four visible ones cover one coordinate, a sum, mixed powers and a free coordinate. A hidden "
