@@ -95,6 +95,12 @@ def test_default_nbeta_validation_mistakes_fail_a_visible_case(name, wrong):
     assert any("must raise ValueError" in m for m in wrong_visible("llc.default_nbeta", wrong)), name
 
 
+def test_default_nbeta_rejecting_n_2_fails_a_visible_case():
+    """n = 2 is allowed (log 2 > 0); a rule written as n > 2 rejects it."""
+    too_strict = lambda n: n / math.log(n) if type(n) is int and n > 2 else (_ for _ in ()).throw(ValueError("n"))  # noqa: E731
+    assert [v for v in verdicts("llc.default_nbeta", too_strict, "visible") if v.message and "n = 2" == v.label]
+
+
 # ----------------------------------------------------------------------------- llc_from_losses
 
 
@@ -524,6 +530,13 @@ def test_choose_eps_feedback_explains_the_singular_hessian():
     assert any("singular" in v.message and "draws" in v.message for v in wrong)
 
 
+def test_choose_eps_feedback_blames_the_hessian_at_w_star_only_for_that_rule():
+    other = lambda loss_fn, w_star, nbeta, gamma, draws: 3 * llc.choose_eps(loss_fn, w_star, nbeta, gamma, draws)
+    wrong = [v for v in verdicts("llc.choose_eps", other, "visible") if v.message]
+    assert wrong and not any("Hessian at w* alone" in v.message for v in wrong)
+    assert any("a curvature below the largest the chains meet" in v.message for v in wrong)
+
+
 def test_choose_eps_false_failure_rate():
     """The check's run at the reference's ε on its worst case (the visible quartic, largest SE relative to the exact
     value), repeated R = 300 times as one batched run of 300 x 512 chains with the analytic gradient (the verdict's
@@ -578,13 +591,14 @@ def verdict_variant(rhat, ess, acceptance, estimate, se, estimate_half, se_half)
 
 
 def _verdict_with(*, rhat_max=1.1, ess_of=lambda e: float(e.mean()), ess_min=100, acc_min=0.9, k=3.0,
-                  se_of=math.hypot, one_sided=False, order=("rhat", "ess", "acc", "bias"), strict=False):
+                  se_of=math.hypot, one_sided=False, order=("rhat", "ess", "acc", "bias"), strict=False,
+                  strict_rules=()):
     def f(rhat, ess, acceptance, estimate, se, estimate_half, se_half):
         change = (estimate - estimate_half) if one_sided else abs(estimate - estimate_half)
         fails = {
-            "rhat": rhat > rhat_max,
+            "rhat": rhat >= rhat_max if "rhat" in strict_rules else rhat > rhat_max,
             "ess": ess_of(ess) <= ess_min if strict else ess_of(ess) < ess_min,
-            "acc": acceptance < acc_min,
+            "acc": acceptance <= acc_min if "acc" in strict_rules else acceptance < acc_min,
             "bias": change >= k * se_of(se, se_half) if strict else change > k * se_of(se, se_half),
         }
         names = {"rhat": "not mixed", "ess": "too few draws", "acc": "step too large", "bias": "step bias"}
@@ -607,7 +621,17 @@ VERDICT_MISTAKES = {
     "halving checked before the acceptance": _verdict_with(order=("rhat", "ess", "bias", "acc")),
     "ESS checked before R-hat": _verdict_with(order=("ess", "rhat", "acc", "bias")),
     "strict inequalities (equality fails)": _verdict_with(strict=True),
+    "R-hat fails at equality (rhat >= 1.1)": _verdict_with(strict_rules=("rhat",)),
+    "acceptance fails at equality (acceptance <= 0.9)": _verdict_with(strict_rules=("acc",)),
 }
+
+
+@pytest.mark.parametrize("name", ["R-hat fails at equality (rhat >= 1.1)",
+                                  "acceptance fails at equality (acceptance <= 0.9)"])
+def test_run_verdict_equality_mistakes_fail_a_visible_and_a_hidden_case(name):
+    """The text: each rule passes at equality (R̂ ≤ 1.1, acceptance ≥ 0.9), with the literals 1.1 and 0.9."""
+    for s in SUITES:
+        assert [v for v in verdicts("llc.run_verdict", VERDICT_MISTAKES[name], s) if v.message], (name, s)
 
 
 @pytest.mark.parametrize("order", [o for o in itertools.permutations(("rhat", "ess", "acc", "bias"))
