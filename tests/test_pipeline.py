@@ -156,3 +156,16 @@ def test_the_kernels_copy_of_a_folder_keeps_files_and_leaves_out_hidden_folders_
     engine._private_copy(tmp_path, dest)
     copied = sorted(str(p.relative_to(dest)) for p in dest.rglob("*"))
     assert copied == ["sub", "sub/x.csv"]
+
+
+def test_sandbox_ids_are_locked_machine_wide_whatever_tmpdir_says(tmp_path, monkeypatch):
+    """Graders with different $TMPDIR must not hand out the same sandbox user id (one's clean-up
+    would kill the other's kernel)."""
+    import tempfile
+
+    from slt_lessons.course.sandbox import UidPool
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert tempfile.gettempdir() == str(tmp_path)
+    assert UidPool().lockdir == UidPool(lockdir=None).lockdir == Path("/tmp/slt-course-sandbox-uids")

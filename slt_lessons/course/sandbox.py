@@ -111,10 +111,10 @@ class UidPool:
     machine: an id is taken by holding an exclusive lock on its lock file."""
 
     def __init__(self, uids=SANDBOX_UIDS, lockdir: Path | None = None):
-        import tempfile
-
         self.uids = uids
-        self.lockdir = lockdir or Path(tempfile.gettempdir()) / "slt-course-sandbox-uids"
+        # the ids are the machine's, so their locks live in the machine's /tmp whatever $TMPDIR says
+        # (two graders with different $TMPDIR once took the same id and killed each other's kernels)
+        self.lockdir = lockdir or Path("/tmp/slt-course-sandbox-uids")
         self._held: dict[int, int] = {}  # uid -> open lock file descriptor
         self._lock = threading.Lock()
 
