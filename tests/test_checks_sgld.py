@@ -490,16 +490,35 @@ STEP_REASONING_MISTAKES = {why[:40]: why for why in chk._step_mistakes(torch.one
 @pytest.mark.parametrize("short", sorted(STEP_REASONING_MISTAKES))
 def test_largest_step_wrong_reasonings_fail_with_their_explanation(short):
     """Each wrong reasoning fails a visible case and a hidden one, and the feedback names it (where it is
-    distinguishable) and always gives the reasoning."""
+    distinguishable) with a question about that step, never the full reasoning."""
     why = STEP_REASONING_MISTAKES[short]
     for suite in SUITES:
         result = judge("sgld.largest_step", collect("sgld.largest_step", _mistake(why), suite, CPU), suite, CPU)
         wrong = [v for v in result.verdicts if v.message is not None]
         assert wrong, (suite, why)
         for v in wrong:
-            assert "The reasoning: along each eigenvector" in v.message
-            if "nan" not in v.message:
-                assert why in v.message, v.message
+            assert "Ask yourself: " in v.message and "The reasoning:" not in v.message, v.message
+            if why in v.message:
+                question = chk._step_mistake_table(torch.ones(2, dtype=torch.float64), 1.0, 1.0, 0.1)[why][0]
+                assert question in v.message, v.message
+            elif "nan" not in v.message:
+                raise AssertionError(v.message)
+
+
+def test_largest_step_unmatched_answer_gets_the_general_question_only():
+    result = judge("sgld.largest_step", collect("sgld.largest_step", lambda **kw: 1e-7, "visible", CPU), "visible", CPU)
+    wrong = [v.message for v in result.verdicts if v.message is not None]
+    assert wrong and all(chk._GENERAL_QUESTION in m and "matches this reasoning" not in m for m in wrong)
+
+
+def test_largest_step_visible_case_separates_reasonings_equal_in_one_dimension():
+    """The visible flat, unequal-spectrum case: every wrong reasoning that is defined there misses by > 1 %."""
+    case = [c for c in chk._largest_step_cases("visible", CPU) if "flat direction" in c.label]
+    assert len(case) == 1 and 0.0 in case[0].kwargs["hessian_eigs"].tolist()
+    e = sgld.largest_step(**case[0].kwargs)
+    kw = case[0].kwargs
+    for why, v in chk._step_mistakes(kw["hessian_eigs"], kw["nbeta"], kw["gamma"], kw["tol"]).items():
+        assert math.isnan(v) or abs(v / e - 1) > 0.01, why
 
 
 def test_largest_step_hidden_has_five_cases_and_flipping_cannot_pass():
@@ -560,9 +579,10 @@ def _messages(exercise_id, fn, suite):
     return [v.message for v in result.verdicts if v.message is not None]
 
 
-def _step(half=1.0, noise=math.sqrt, loc_sign=1.0, use_w_star=True, nbeta_power=1):
+def _step(half=1.0, noise=math.sqrt, loc_sign=1.0, use_w_star=True, nbeta_power=1, nbeta_gamma=False):
     def f(w, grad, w_star, eps, nbeta, gamma, noise_):
         loc = w - w_star if use_w_star else w
+        loc = nbeta * loc if nbeta_gamma else loc
         return w - half * (eps / 2) * (nbeta**nbeta_power * grad + loc_sign * gamma * loc) + noise(eps) * noise_
     return lambda w, grad, w_star, eps, nbeta, gamma, noise: f(w, grad, w_star, eps, nbeta, gamma, noise)
 
@@ -574,6 +594,7 @@ STEP_HINTS = {  # a mistake the learner makes: (the step, words of the hint it m
     "w* ignored": (_step(use_w_star=False), "w* is ignored"),
     "nbeta missing": (_step(nbeta_power=0), "nbeta is missing"),
     "nbeta twice": (_step(nbeta_power=2), "nbeta is applied twice"),
+    "nbeta on the gamma term": (_step(nbeta_gamma=True), "nbeta is applied to the gamma term too"),
 }
 ALL_STEP_HINTS = [h for _, h in STEP_HINTS.values()] + ["goes uphill", "sqrt(2 eps)"]
 

@@ -142,7 +142,7 @@ axes[1].set_title(f"5 chains, eps = {eps} (burn-in shaded)")
 plt.tight_layout(); plt.show()
 
 # %% [markdown]
-# Read the printed $z$. The small step agrees with the grid to within about 1 %, less than three standard
+# Read the printed $z$. The small step agrees with the grid to within about 1.1 %, less than three standard
 # errors. The larger one is about 2 % too wide and many standard errors off: the discretised chain does not
 # have $p$ as its stationary law. (Larger still, and the chain blows up: the curvature of $100w^4$ is
 # $1200w^2$, and a step is stable only while $\varepsilon \times$ curvature $< 4$.) How wrong, exactly? For a
@@ -218,7 +218,8 @@ plt.xlabel(r"$\varepsilon a$"); plt.ylabel(r"variance $\times\, a$"); plt.legend
 # imported inside your function) to a relative accuracy of $10^{-6}$ or better; the check allows $10^{-5}$.
 # You may call `sgld.stationary_variance` (the library's exercise 3). The hidden cases are other spectra
 # (flat directions, no localization, $n\beta = n/\log n$, a step near the stability limit, ...), and a wrong
-# answer is told how far its bias is from `tol` and, where it can tell, which step of the reasoning slipped.
+# answer is told how far its bias is from `tol` and, where it can tell, which step of the reasoning slipped,
+# with a question about that step.
 
 # %% [exercise] sgld.largest_step points=2
 

@@ -106,14 +106,16 @@ _STEP_PARTS = {
                                 "(the demonstration after this exercise uses a nonzero w*)"},
     "nbeta": {1: "", 0: "nbeta is missing: grad is the gradient of L, and the drift has nbeta times it",
               2: "nbeta is applied twice (grad is the gradient of L, not yet times nbeta)"},
+    "nbeta_gamma": {False: "", True: "nbeta is applied to the gamma term too: nbeta multiplies the gradient of L "
+                                     "only; the localization term is gamma (w - w*), not nbeta gamma (w - w*)"},
     "direction": {-1.0: "", 1.0: "the drift goes uphill: the step is w - (eps/2)(...), gradient descent plus noise"},
 }
 
 
-def _step_with(kw, half, noise, loc_sign, w_star, nbeta, direction):
+def _step_with(kw, half, noise, loc_sign, w_star, nbeta, nbeta_gamma, direction):
     eps = kw["eps"]
     loc = kw["w"] - kw["w_star"] if w_star else kw["w"]
-    drift = kw["nbeta"] ** nbeta * kw["grad"] + loc_sign * kw["gamma"] * loc
+    drift = kw["nbeta"] ** nbeta * kw["grad"] + (kw["nbeta"] if nbeta_gamma else 1.0) * loc_sign * kw["gamma"] * loc
     scale = {"sqrt": math.sqrt(eps), "eps": eps, "sqrt2": math.sqrt(2 * eps)}[noise]
     return kw["w"] + direction * (eps / 2) * half * drift + scale * kw["noise"]
 
@@ -147,9 +149,9 @@ register(Exercise(
         "Elementwise: float64 round-off ~1e-15 relative on terms of size <= 10^2; float32 ~6e-8 relative per "
         "operation on terms <= 10^2, so 1e-4 absolute. Every case has eps != 1 (noise*eps != noise*sqrt(eps)), "
         "nbeta != 1 (nbeta^2 != nbeta, nbeta grad != grad), w* != 0 and w != w* (the sign of the localization "
-        "term and an ignored w* show). A wrong step is matched, with the same tolerance, against all 192 "
-        "combinations of six plausible mistakes (factor 1/2, noise scale eps or sqrt(2 eps), sign of gamma, "
-        "w* ignored, nbeta missing or squared, uphill drift); the hint names the fewest-mistakes match, and "
+        "term and an ignored w* show). A wrong step is matched, with the same tolerance, against all 384 "
+        "combinations of seven plausible mistakes (factor 1/2, noise scale eps or sqrt(2 eps), sign of gamma, "
+        "w* ignored, nbeta missing or squared, nbeta on the gamma term too, uphill drift); the hint names the fewest-mistakes match, and "
         "none is shown when nothing matches."
     ),
 ))
@@ -674,6 +676,8 @@ def _largest_step_cases(suite, device):
             _largest_case("one direction", device, [2.0], 50.0, 10.0, 0.05, values=True),
             _largest_case("three directions of different curvature", device, [4.0, 1.0, 0.25], 100.0, 1.0, 0.02,
                           values=True),
+            _largest_case("a flat direction and an unequal spectrum", device, [0.0, 1.0, 9.0], 10.0, 1.0, 0.05,
+                          values=True),
         ]
     return [
         _largest_case("one stiff direction and nine soft ones", device, [10.0] + [0.01] * 9, 20.0, 5.0, 0.05),
@@ -690,30 +694,59 @@ def _largest_step_cases(suite, device):
 
 def _step_mistakes(h, nbeta, gamma, tol) -> dict[str, float]:
     """The answers of plausible wrong reasonings on one case, keyed by what each gets wrong (NaN: not defined)."""
+    return {why: value for why, (_, value) in _step_mistake_table(h, nbeta, gamma, tol).items()}
+
+
+# A question about the step that each wrong reasoning slips on (no formula: the learner works it out).
+_GENERAL_QUESTION = ("Along one eigenvector, which 1-D chain of section 3 do you get, and what is its stationary "
+                     "variance at step eps?\n  How does each direction's variance enter the average of "
+                     "nbeta(L(w) - L(w*)), and where does that average's ratio to its eps -> 0 value reach 1 + tol?")
+
+
+def _step_mistake_table(h, nbeta, gamma, tol) -> dict[str, tuple[str, float]]:
+    """``{what the reasoning gets wrong: (a guiding question about that step, its answer on this case)}``."""
     h = _f64(h)
     a = nbeta * h + gamma
     answers = {
-        "the curvature of nbeta*L is nbeta*h_i, not h_i": lambda: sgld.largest_step(h, 1.0, gamma, tol),
-        "the localization adds gamma to every direction's curvature: a_i = nbeta*h_i + gamma":
-            lambda: sgld.largest_step(h, nbeta, 0.0, tol),
+        "the curvature of nbeta*L is nbeta*h_i, not h_i": (
+            "The chain samples exp(-nbeta L - localization): what is the curvature of the potential it feels "
+            "along an eigenvector of L's Hessian?",
+            lambda: sgld.largest_step(h, 1.0, gamma, tol)),
+        "the localization adds gamma to every direction's curvature: a_i = nbeta*h_i + gamma": (
+            "What does the localization term contribute to the curvature along each direction, and so to where a "
+            "direction's variance blows up?",
+            lambda: sgld.largest_step(h, nbeta, 0.0, tol)),
         "only the stiffest direction was used; the estimate sums over all directions, and the softer ones are "
-        "biased less, so a larger step is still within tol": lambda: 4 * tol / ((1 + tol) * a.max().item()),
-        "1/(1 - eps a/4) was linearised to 1 + eps a/4; the exact factor is larger, so the exact answer is smaller":
-            lambda: 4 * tol * (nbeta * h / a).sum().item() / (nbeta * h).sum().item(),
+        "biased less, so a larger step is still within tol": (
+            "The estimate sums over all directions: how biased is a soft direction at the step where the stiffest "
+            "one reaches 1 + tol, and what does that do to the sum?",
+            lambda: 4 * tol / ((1 + tol) * a.max().item())),
+        "1/(1 - eps a/4) was linearised to 1 + eps a/4; the exact factor is larger, so the exact answer is smaller": (
+            "Is a first-order expansion of the variance's inflation accurate at this tol? What does the exact "
+            "factor give?",
+            lambda: 4 * tol * (nbeta * h / a).sum().item() / (nbeta * h).sum().item()),
         "the directions were weighted equally; each contributes kappa_i v_i / 2, so its weight is "
-        "kappa_i/(kappa_i + gamma) (a flat direction contributes nothing)": lambda: _weighted(torch.ones_like(a), a, tol),
+        "kappa_i/(kappa_i + gamma) (a flat direction contributes nothing)": (
+            "Write nbeta(L(w) - L(w*)) in the eigenbasis: how much does each direction's variance count in it, "
+            "and how much does a flat one count?",
+            lambda: _weighted(torch.ones_like(a), a, tol)),
         "that is the bias of the variance sum_i v_i; the estimate nbeta(L(w) - L(w*)) = sum_i kappa_i w_i^2 / 2 "
-        "weights direction i by kappa_i": lambda: _weighted(1 / a, a, tol),
+        "weights direction i by kappa_i": (
+            "The tolerance is on the average of nbeta(L(w) - L(w*)), not on the spread of w: what weight does "
+            "each direction's variance carry in that average?",
+            lambda: _weighted(1 / a, a, tol)),
         "your step stops at eps*a = 2 along the stiffest direction, the limit of gradient descent with step eps. "
-        "Check your bracket: SGLD's stationary law exists for ε·a < 4 (v = 1/(a(1 - eps a/4)), section 3)":
-            lambda: 2 / a.max().item(),
+        "Check your bracket: SGLD's stationary law exists for ε·a < 4 (v = 1/(a(1 - eps a/4)), section 3)": (
+            "Up to which step does the stationary variance of section 3 stay finite, and does your root search "
+            "cover that whole range?",
+            lambda: 2 / a.max().item()),
     }
     out = {}
-    for why, answer in answers.items():
+    for why, (question, answer) in answers.items():
         try:
-            out[why] = float(answer())
+            out[why] = (question, float(answer()))
         except (ValueError, ZeroDivisionError):
-            out[why] = math.nan
+            out[why] = (question, math.nan)
     return out
 
 
@@ -726,7 +759,8 @@ def _weighted(weight, a, tol) -> float:
 
 
 def judge_largest_step(case: Case, expected, got) -> str | None:
-    """A Python float within 1e-5 relative of the reference; a wrong one is told how the reasoning goes."""
+    """A Python float within 1e-5 relative of the reference; a wrong one is told which wrong reasoning it matches
+    (where one does) and asked a question about that step, without the formula."""
     if isinstance(got, torch.Tensor):
         return f"result: return a Python float (e.g. with .item()), got {describe(got)}"
     if not isinstance(got, float):
@@ -749,17 +783,14 @@ def judge_largest_step(case: Case, expected, got) -> str | None:
     else:
         verdict = (f"at eps = {got:.6g} the estimate is {100 * r:.4g}% above its eps -> 0 value, within {pct}, "
                    "but a larger step stays within it too.")
-    known = [why for why, v in _step_mistakes(h, nbeta, gamma, tol).items() if abs(got - v) <= 1e-4 * abs(v)]
+    known = [(why, question) for why, (question, v) in _step_mistake_table(h, nbeta, gamma, tol).items()
+             if abs(got - v) <= 1e-4 * abs(v)]
     lines = [f"result: expected {e:.8g}, got {got:.8g} (allowed relative error 1e-5). {verdict[0].upper() + verdict[1:]}"]
     if known:
-        lines.append("  Your answer matches this reasoning: " + known[0] + ".")
-    lines.append(
-        "  The reasoning: along each eigenvector the chain is the 1-D chain of section 3 with curvature "
-        "a_i = nbeta*h_i + gamma,\n  so its stationary variance is v_i = stationary_variance(nbeta*h_i, gamma, eps). "
-        "The estimate averages nbeta(L(w) - L(w*)),\n  which is sum_i kappa_i w_i^2 / 2 with kappa_i = nbeta*h_i; "
-        "its ratio to the eps -> 0 value rises from 1 at eps = 0\n  to infinity at the stability limit "
-        "4/max(a_i). The answer is where the ratio reaches 1 + tol (a root-finder, e.g. bisection)."
-    )
+        lines.append("  Your answer matches this reasoning: " + known[0][0] + ".")
+        lines.append("  Ask yourself: " + known[0][1])
+    else:
+        lines.append("  Ask yourself: " + _GENERAL_QUESTION)
     return "\n".join(lines)
 
 
