@@ -16,7 +16,7 @@ from numbers import Integral
 import torch
 
 from slt_lessons import degenerate, theory, volume
-from slt_lessons.checks.registry import Case, Exercise, describe, register, tensor_close
+from slt_lessons.checks.registry import Case, Exercise, describe, must_raise, register, tensor_close
 
 # ----------------------------------------------------------------------------- judges for exact answers
 
@@ -50,11 +50,6 @@ def python_int(case, expected, got):
     if isinstance(got, torch.Tensor):
         return f"result: expected a Python int, got {describe(got)} (convert with int(...))"
     return _exact_int(expected, got, "result")
-
-
-def _error_cases(*cases):
-    """Cases whose right answer is a ValueError (the text asks for one)."""
-    return [Case(label, kwargs, raises=ValueError) for label, kwargs in cases]
 
 
 def exact_lambda_m(case, expected, got):
@@ -143,8 +138,8 @@ def _rank_cases(suite, device):
             case("an empty matrix (0 x 3): rank 0", torch.zeros(0, 3, dtype=torch.float64), 1e-6),
             case("a singular value exactly rtol times the largest is not counted (strictly larger): "
                  "diag(1, 0.5, 0.25) with rtol = 0.5", torch.diag(torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)), 0.5),
-        ] + _error_cases(("rtol = 0 (not positive): ValueError", {"matrix": torch.eye(2, dtype=torch.float64), "rtol": 0.0}))
-    return _error_cases(("rtol negative: ValueError", {"matrix": torch.eye(3, dtype=torch.float64), "rtol": -1e-6})) + [
+        ] + must_raise(("rtol = 0 (not positive): ValueError", {"matrix": torch.eye(2, dtype=torch.float64), "rtol": 0.0}))
+    return must_raise(("rtol negative: ValueError", {"matrix": torch.eye(3, dtype=torch.float64), "rtol": -1e-6})) + [
         case("full rank 6 x 4", _low_rank((6, 4), 4, 1), 1e-6),
         case("rank 5 matrix scaled by 1e9 (the threshold must be relative)", _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
         case("rank 1 (3 x 9): one nonzero singular value", _low_rank((3, 9), 1, 4), 1e-6),
@@ -235,7 +230,7 @@ def _volume_fraction_cases(suite, device):
                  torch.tensor([0.25, 0.5, 0.5, 0.75], dtype=f64), torch.tensor([0.5, 0.75], dtype=f64)),
             case("eps of shape (2, 2): the result has eps's shape", torch.linspace(0, 1, 11, dtype=f64) ** 2,
                  torch.tensor([[0.01, 0.1], [0.3, 0.9]], dtype=f64)),
-        ] + _error_cases(("K_values 0-d (a single number, not one value per sample): ValueError",
+        ] + must_raise(("K_values 0-d (a single number, not one value per sample): ValueError",
                           {"K_values": torch.tensor(0.5, dtype=f64, device=device),
                            "eps": torch.tensor([0.1, 1.0], dtype=f64, device=device)}))
     w = 2 * torch.rand(20000, 2, generator=g, dtype=f64) - 1
@@ -246,7 +241,7 @@ def _volume_fraction_cases(suite, device):
              torch.tensor([[1e-4, 1e-3, 1e-2], [0.1, 0.5, 2.0]], dtype=f64)),
         case("eps below every K (volume 0) and above every K (volume 1)", torch.linspace(0.1, 0.9, 9, dtype=f64),
              torch.tensor([0.01, 5.0], dtype=f64)),
-        *_error_cases(("K_values 2-D (100 samples x 2 columns), not one value per sample: ValueError",
+        *must_raise(("K_values 2-D (100 samples x 2 columns), not one value per sample: ValueError",
                        {"K_values": torch.rand(100, 2, generator=g, dtype=f64).to(device=device),
                         "eps": torch.tensor([0.1, 0.5], dtype=f64, device=device)})),
         case("float32: K = w^4 at 5000 draws", (2 * torch.rand(5000, generator=g, dtype=f64) - 1) ** 4,
@@ -289,7 +284,7 @@ def _volume_exponent_cases(suite, device):
                           torch.logspace(-8, -2, 10, dtype=f64), 0.02, 1, device=device),
             _volume_curve("m = 1 with eps up to 2 (allowed: no log factor when m = 1), 3% noise", 0.75, 1, 1.0,
                           torch.logspace(-5, 0.3, 6, dtype=f64), 0.03, 6, device=device),
-        ] + _error_cases(
+        ] + must_raise(
             ("m = 2 with an eps equal to 1 (log(-log eps) does not exist): ValueError",
              {"eps": torch.tensor([1e-3, 1e-2, 1.0], dtype=f64, device=device),
               "V": torch.tensor([0.01, 0.05, 1.0], dtype=f64, device=device), "m": 2}),
@@ -299,7 +294,7 @@ def _volume_exponent_cases(suite, device):
             ("eps of length 3 and V of length 2: ValueError",
              {"eps": torch.tensor([1e-3, 1e-2, 1e-1], dtype=f64, device=device),
               "V": torch.tensor([0.01, 0.05], dtype=f64, device=device), "m": 1}))
-    return _error_cases(("m > 1 with an eps above 1 (log(-log eps) does not exist): ValueError",
+    return must_raise(("m > 1 with an eps above 1 (log(-log eps) does not exist): ValueError",
                          {"eps": torch.tensor([1e-2, 0.5, 1.5], dtype=f64, device=device),
                           "V": torch.tensor([0.01, 0.2, 0.6], dtype=f64, device=device), "m": 3}),
                         ("eps longer than V (m = 1): ValueError",
@@ -386,7 +381,7 @@ def _nc_cases(suite, device):
             return Case(f"k = {k}" + ("" if h is None else f", h = {h}") + f" ({_nc_kind(k, h)})", {"k": k, "h": h})
 
         return [case((2,)), case((1, 1)), case((1, 2)), case((2, 0, 1)), case((1, 1), h=(0, 2)),
-                case((2, 1), h=(Fraction(1, 2), 0))] + _error_cases(
+                case((2, 1), h=(Fraction(1, 2), 0))] + must_raise(
             ("k = (0, 0): no positive exponent: ValueError", {"k": (0, 0), "h": None}),
             ("k = (2.0,): a float is not an int here, even with an integer value: ValueError", {"k": (2.0,), "h": None}),
             ("k = (1, 2), h = (0,): h needs one entry per k: ValueError", {"k": (1, 2), "h": (0,)}),
@@ -399,7 +394,7 @@ def _nc_cases(suite, device):
     params = [((1,), None), ((3,), None), ((2, 2), None), ((1, 2, 1), None), ((0, 3), None), ((2, 0, 4), None),
               ((1, 1, 1, 1), None), ((3, 6, 2), None), ((1, 1), (0, 2)), ((2, 1), (1, 0)), ((1, 2), (1, 3)),
               ((2, 4, 6), (1, 3, 5)), ((1, 3), (2, 2)), ((0, 1), (5, 1))]
-    return [case(i, k, h) for i, (k, h) in enumerate(params, 1)] + _error_cases(
+    return [case(i, k, h) for i, (k, h) in enumerate(params, 1)] + must_raise(
         ("k empty (no exponents): ValueError", {"k": (), "h": None}),
         ("a negative exponent in k: ValueError", {"k": (1, -1), "h": None}),
         ("a non-integer exponent in k (1.5): ValueError", {"k": (1.5, 1), "h": None}),
@@ -505,7 +500,7 @@ def _sum_cases(suite, device):
         return [case("K = w1^2 + w2^2 (a regular model, lam = d/2)", [(1,), (1,)]),
                 case("K = w1^2 + w2^4", [(1,), (2,)]),
                 case("K = w1^2 w2^2 + w3^2 w4^2", [(1, 1), (1, 1)]),
-                case("K = w1^2 w2^2 w3^2 + w4^4 w5^4 w6^4 (three tied exponents in each block)", [(1, 1, 1), (2, 2, 2)])] + _error_cases(
+                case("K = w1^2 w2^2 w3^2 + w4^4 w5^4 w6^4 (three tied exponents in each block)", [(1, 1, 1), (2, 2, 2)])] + must_raise(
             ("no blocks: ValueError", {"blocks": [], "h": None}),
             ("a block with no positive exponent: ValueError", {"blocks": [(1,), (0, 0)], "h": None}))
     # generated parameter sets: 2-4 blocks of 1-3 variables, exponents 0-4, some with prior exponents
@@ -529,7 +524,7 @@ def _sum_cases(suite, device):
                ([(1, 1, 1), (1, 1, 1)], None),          # two blocks with m_j = 3
                ([(2, 2, 2, 2), (1, 1, 1), (1, 1)], None)]  # m_j = 4, 3 and 2
     cases = [Case(f"hidden case {i}: {_sum_kind(b, h)}", {"blocks": b, "h": h}) for i, (b, h) in enumerate(params, 1)]
-    return cases + _error_cases(("h with a different number of blocks: ValueError", {"blocks": [(1,), (2,)], "h": [(0,)]}))
+    return cases + must_raise(("h with a different number of blocks: ValueError", {"blocks": [(1,), (2,)], "h": [(0,)]}))
 
 
 register(Exercise(
@@ -565,7 +560,7 @@ def _rrr_cases(suite, device):
         def case(M, H, N, r):
             return Case(f"M = {M}, H = {H}, N = {N}, r = {r} ({_rrr_regime(M, H, N, r)})", {"M": M, "H": H, "N": N, "r": r})
 
-        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0), case(2, 5, 3, 1)] + _error_cases(
+        return [case(3, 2, 3, 1), case(4, 3, 8, 0), case(2, 2, 3, 0), case(2, 5, 3, 1)] + must_raise(
             ("r = 3 > min(M, H, N) = 2: ValueError", {"M": 3, "H": 2, "N": 3, "r": 3}),
             ("M = True: a bool is not an int here: ValueError", {"M": True, "H": 2, "N": 3, "r": 0}),
             ("M = 0 (not a positive int): ValueError", {"M": 0, "H": 2, "N": 3, "r": 0}),
@@ -595,7 +590,7 @@ def _rrr_cases(suite, device):
         case(3, 2, 2, 1, ", on the boundary N+H = M+r"), case(4, 2, 2, 1, ", one past N+H = M+r"),
         case(2, 3, 2, 1, ", on the boundary M+N = H+r"), case(2, 4, 2, 1, ", one past M+N = H+r"),
     ]
-    errors = _error_cases(
+    errors = must_raise(
         ("r negative: ValueError", {"M": 3, "H": 3, "N": 3, "r": -1}),
         ("H a float with an integer value: ValueError", {"M": 3, "H": 2.0, "N": 3, "r": 1}),
         ("N a bool (not an int here): ValueError", {"M": 3, "H": 2, "N": True, "r": 0}),
@@ -632,7 +627,7 @@ def _dln_cases(suite, device):
         def case(widths, r):
             return Case(f"widths = {list(widths)}, r = {r} ({_dln_kind(widths, r)})", {"widths": list(widths), "r": r})
 
-        return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)] + _error_cases(
+        return [case([3, 4], 0), case([4, 3, 8], 0), case([4, 3, 3, 4], 1)] + must_raise(
             ("one width only: ValueError", {"widths": [3], "r": 0}),
             ("r = 3 > min(widths) = 2: ValueError", {"widths": [4, 2, 5], "r": 3}),
             ("r = True: a bool is not an int here: ValueError", {"widths": [3, 2, 3], "r": True}))
@@ -657,7 +652,7 @@ def _dln_cases(suite, device):
         # sum_Σ M exactly ℓ max_Σ M
         case([1, 1, 2], 1, " (sum_Σ M = ℓ max_Σ M)"), case([2, 4, 4, 6], 0, " (a tie at the edge of Σ)"),
         case([2, 3, 5], 0, " (sum_Σ M = ℓ × the next M)"), case([3, 3, 3, 9], 0, " (sum_Σ M = ℓ × the next M)"),
-    ] + random_cases + _error_cases(
+    ] + random_cases + must_raise(
         ("no widths: ValueError", {"widths": [], "r": 0}),
         ("a zero width (not positive): ValueError", {"widths": [3, 0, 3], "r": 0}),
         ("a float width with an integer value: ValueError", {"widths": [3, 2.0, 3], "r": 0}),

@@ -12,11 +12,11 @@ import math
 import torch
 
 from slt_lessons import free_energy
-from slt_lessons.checks.registry import Case, Exercise, register, scalar_close, tensor_close
+from slt_lessons.checks.registry import Case, Exercise, must_raise, register, scalar_close, tensor_close
 
 def _must_raise(label, kwargs):
     """A case on which the text requires a ValueError (a one-item list, to splice into a suite)."""
-    return [Case(f"{label} (must raise ValueError)", kwargs, raises=ValueError)]
+    return must_raise((f"{label} (must raise ValueError)", kwargs))
 
 
 def _with_hints(base, mistakes):

@@ -22,7 +22,9 @@ import math
 import torch
 
 from slt_lessons import diagnostics, llc, potentials, sgld
-from slt_lessons.checks.registry import Case, Exercise, compare_tensors, describe, register, scalar_close, tensor_close
+from slt_lessons.checks.registry import (
+    Case, Exercise, compare_tensors, describe, must_raise, register, scalar_close, tensor_close,
+)
 from slt_lessons.targets import potential_target
 
 F64, F32 = torch.float64, torch.float32
@@ -48,16 +50,11 @@ def ar1(shape, rho, seed, *, mean=0.0, scale=1.0, start=None):
 # ----------------------------------------------------------------------------- default_nbeta
 
 
-def _errors(*cases):
-    """Cases whose right answer is a ValueError (the text asks for one)."""
-    return [Case(label, kwargs, raises=ValueError) for label, kwargs in cases]
-
-
 def _nbeta_cases(suite, device):
     if suite == "visible":
-        return [Case(f"n = {n}", dict(n=n)) for n in (2, 10, 1000)] + _errors(
+        return [Case(f"n = {n}", dict(n=n)) for n in (2, 10, 1000)] + must_raise(
             ("n = 1 (not >= 2): ValueError", dict(n=1)), ("n a float, 1000.0 (not an int): ValueError", dict(n=1000.0)))
-    return [Case(f"n = {n}", dict(n=n)) for n in (3, 60000, 10**7)] + _errors(("n = 0: ValueError", dict(n=0)))
+    return [Case(f"n = {n}", dict(n=n)) for n in (3, 60000, 10**7)] + must_raise(("n = 0: ValueError", dict(n=0)))
 
 
 def _python_float(judge):
@@ -101,7 +98,7 @@ def _losses_error(label, seed, device, burn_in, one_d=False):
     kwargs = dict(case.kwargs, burn_in=burn_in)
     if one_d:
         kwargs["losses"] = kwargs["losses"][0]
-    return Case(f"{label}: ValueError", kwargs, raises=ValueError)
+    return must_raise((f"{label}: ValueError", kwargs))[0]
 
 
 def _losses_cases(suite, device):
@@ -237,7 +234,7 @@ def _ess_cases(suite, device):
                  dict(trace=torch.full((50,), 2.5, dtype=F64, device=device))),
             _ess_case("the shortest trace allowed", 4, 0.3, 3, device),
             _no_pair_case("no pair sum is <= 0 (all floor(N/2) pairs count)", 9, 1, device),
-        ] + _errors(
+        ] + must_raise(
             ("3 entries (fewer than 4): ValueError", dict(trace=ar1((3,), 0.5, 4).to(device))),
             ("a 2-D trace, shape (2, 50): ValueError", dict(trace=ar1((2, 50), 0.5, 4).to(device))),
             ("a NaN in the trace: ValueError", dict(trace=bad.to(device))),
@@ -251,7 +248,7 @@ def _ess_cases(suite, device):
                   accept=_late),
         Case("a constant trace of odd length, float32", dict(trace=torch.full((31,), -1.0, dtype=F32, device=device))),
         _no_pair_case("no pair sum is <= 0, the slip at the end", 15, 14, device),
-    ] + _errors(("a trace with an inf: ValueError",
+    ] + must_raise(("a trace with an inf: ValueError",
                  dict(trace=torch.cat([ar1((20,), 0.0, 15), torch.tensor([math.inf], dtype=F64)]).to(device))))
 
 
@@ -297,7 +294,7 @@ def _rhat_cases(suite, device):
             _rhat_case("one chain stuck elsewhere", 4, 100, 2, device, offsets=[0.0, 0.0, 0.0, 2.0]),
             _rhat_case("the shortest allowed (4 draws)", 3, 4, 3, device, offsets=[0.0, 1.0, -1.0]),
             _rhat_case("an odd number of draws (the middle one is dropped)", 3, 21, 7, device, offsets=[0.0, 0.5, -0.5]),
-        ] + _errors(
+        ] + must_raise(
             ("3 draws per chain (fewer than 4): ValueError", dict(traces=ar1((4, 3), 0.5, 4).to(device))),
             ("1-D traces (one chain given as a vector): ValueError", dict(traces=ar1((100,), 0.5, 5).to(device))),
             ("a NaN in the traces: ValueError", dict(traces=_with_nan(ar1((4, 100), 0.5, 6)).to(device))),
@@ -309,7 +306,7 @@ def _rhat_cases(suite, device):
         _rhat_case("two chains, slow mixing", 2, 1000, 13, device, rho=0.95),
         _rhat_case("float32", 8, 500, 14, device, dtype=F32, offsets=[0.0] * 7 + [1.0]),
         _rhat_case("the shortest allowed, one chain", 1, 4, 15, device),
-    ] + _errors(("2 draws per chain: ValueError", dict(traces=ar1((5, 2), 0.5, 16).to(device))))
+    ] + must_raise(("2 draws per chain: ValueError", dict(traces=ar1((5, 2), 0.5, 16).to(device))))
 
 
 register(Exercise(

@@ -21,6 +21,7 @@ __all__ = [
     "register",
     "get",
     "exercises",
+    "must_raise",
     "tensor_close",
     "scalar_close",
     "describe",
@@ -62,6 +63,12 @@ class Exercise:
 
 
 _REGISTRY: dict[str, Exercise] = {}
+
+
+def must_raise(*cases: tuple[str, dict[str, Any]], error: type[BaseException] = ValueError) -> list[Case]:
+    """Cases whose right answer is to raise ``error``, from ``(label, kwargs)`` pairs: one for each
+    error the text asks for."""
+    return [Case(label, kwargs, raises=error) for label, kwargs in cases]
 
 
 def register(exercise: Exercise) -> Exercise:
