@@ -86,6 +86,18 @@ def test_test_cells_depend_only_on_their_own_answer(repo):
                 assert c.source == graded_cell_source(ex_id, name)
 
 
+def test_the_last_cell_of_each_lesson_names_a_check_command_that_works_as_written(repo):
+    """The README's set-up puts the learner's copy in my-work/; from there the command runs unactivated."""
+    for a in repo.assignments():
+        last = nbformat.read(repo.solutions / a / f"{a}.ipynb", as_version=4).cells[-1]
+        assert last.cell_type == "markdown", a
+        assert last.source == (
+            "Check your whole notebook, hidden tests included, from the repository root: "
+            f"`.venv/bin/slt-course check my-work/{a}/{a}.ipynb`\n(that is where the README's set-up puts your copy; "
+            f"with the environment activated, `slt-course check {a}.ipynb` in this folder works too)."
+        ), a
+
+
 def test_lesson_file_errors_name_the_line(tmp_path):
     bad = tmp_path / "x.py"
     bad.write_text("# %% [markdown]\n# hi\n\n# %% [exercize] a.b\n")

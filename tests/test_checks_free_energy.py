@@ -238,15 +238,15 @@ def laplace_slogdet(nLn_min, log_prior_min, hessian):
     return nLn_min - log_prior_min + logdet / 2 + d / 2 * math.log(1 / (2 * math.pi))
 
 
-def test_laplace_checking_only_the_determinant_fails():
+def laplace_det_check(nLn_min, log_prior_min, hessian):
     """det H > 0 is not positive definiteness: a maximum in d = 2 has a positive determinant."""
+    sign, logdet = torch.linalg.slogdet(hessian)
+    if sign <= 0:
+        raise ValueError("hessian must be positive definite")
+    return nLn_min - log_prior_min + logdet / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
 
-    def laplace_det_check(nLn_min, log_prior_min, hessian):
-        sign, logdet = torch.linalg.slogdet(hessian)
-        if sign <= 0:
-            raise ValueError("hessian must be positive definite")
-        return nLn_min - log_prior_min + logdet / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
 
+def test_laplace_checking_only_the_determinant_fails():
     result = run("free_energy.laplace_free_energy", laplace_det_check, "hidden")
     assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts if "negative definite" in v.label]
 
@@ -651,12 +651,6 @@ def test_ordinals():
 
 
 def test_laplace_determinant_test_fails_a_visible_case():
-    def laplace_det_check(nLn_min, log_prior_min, hessian):
-        sign, logdet = torch.linalg.slogdet(hessian)
-        if sign <= 0:
-            raise ValueError("hessian must be positive definite")
-        return nLn_min - log_prior_min + logdet / 2 - hessian.shape[-1] / 2 * math.log(2 * math.pi)
-
     failed = [v.label for v in run("free_energy.laplace_free_energy", laplace_det_check, "visible").verdicts if v.message]
     assert failed and all("negative definite" in label for label in failed)
 

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import nbformat
 
-from executed import SOLUTIONS, numbers_after, printed
+from executed import numbers_after, printed
 
 A = "l1_posteriors"
 LESSON = Path(__file__).resolve().parents[1] / "course" / "lessons" / f"{A}.py"
@@ -81,12 +80,3 @@ def test_demonstrations_use_the_learners_functions():
         assert f"yours({name})" in src, name
 
 
-def test_the_last_cell_names_the_check_command():
-    nb = nbformat.read(SOLUTIONS / A / f"{A}.ipynb", as_version=4)
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown"
-    assert last.source == (
-        "Check your whole notebook, hidden tests included, from the repository root: "
-        f"`.venv/bin/slt-course check my-work/{A}/{A}.ipynb`\n(that is where the README's set-up puts your copy; "
-        f"with the environment activated, `slt-course check {A}.ipynb` in this folder works too)."
-    )

@@ -148,12 +148,5 @@ def test_phase_transition_prediction_agrees(out):
     assert 0.1 < probs[switch - 1] < 0.9 and 0.1 < probs[switch] < 0.9
 
 
-def test_the_last_cell_names_the_check_command():
-    import nbformat
-    from executed import SOLUTIONS
-
-    nb = nbformat.read(SOLUTIONS / A / f"{A}.ipynb", as_version=4)
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown"
-    assert "`.venv/bin/slt-course check my-work/l2_free_energy/l2_free_energy.ipynb`" in last.source
+def test_the_solution_printed_its_outputs():
     assert len(cell_outputs(A)) > 10

@@ -9,10 +9,9 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-import nbformat
 import pytest
 
-from executed import SOLUTIONS, numbers_after, printed
+from executed import numbers_after, printed
 
 A = "l3_learning_coefficient"
 
@@ -66,10 +65,5 @@ def test_free_energy_slopes(out):
         assert abs(float(lam_fit) - float(lam)) < 0.01 and abs(float(m_fit) - int(m)) < 0.25
 
 
-def test_every_check_passed_and_last_cell_names_the_check_command(out):
+def test_every_check_passed(out):
     assert "FAILED" not in out
-    nb = nbformat.read(SOLUTIONS / A / f"{A}.ipynb", as_version=4)
-    last = nb.cells[-1]
-    assert last.cell_type == "markdown"
-    assert f"`.venv/bin/slt-course check my-work/{A}/{A}.ipynb`" in last.source
-    assert f"`slt-course check {A}.ipynb`" in last.source

@@ -639,6 +639,7 @@ for h in widths:
 # * On a trained network, an estimate is only as good as its stability under those sweeps.
 # * Trust a run only when its chains agree ($\hat R \le 1.1$), have enough draws (mean ESS ≥ 100), its step passes
 #   the acceptance bound (≥ 0.9) and halving the step moves the estimate by at most 3 combined SEs.
-#
+
+# %% [markdown]
 # Check your whole notebook, hidden tests included, from the repository root: `.venv/bin/slt-course check my-work/l5_llc/l5_llc.ipynb`
 # (that is where the README's set-up puts your copy; with the environment activated, `slt-course check l5_llc.ipynb` in this folder works too).
