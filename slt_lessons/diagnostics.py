@@ -1,23 +1,23 @@
-"""Is a sampler run trustworthy? Effective sample size, split R̂ and the MALA acceptance of SGLD.
+"""Is a sampler run trustworthy? Effective sample size and split R̂ of its traces.
 
 - :func:`effective_sample_size`: Geyer's initial positive sequence estimator (Geyer 1992,
   "Practical Markov chain Monte Carlo", Statistical Science 7(4):473–483).
 - :func:`split_rhat`: the split potential scale reduction factor of Gelman, Carlin, Stern,
   Dunson, Vehtari & Rubin, *Bayesian Data Analysis*, 3rd ed. (2013), Section 11.4 — the
   plain BDA3 version, without the rank normalisation of Vehtari et al. (2021).
-- :func:`langevin_acceptance`: the Metropolis–Hastings acceptance probability of an SGLD
-  (Langevin) proposal; Furman & Lau (2024, arXiv:2402.03698) use it to calibrate the step
-  size of SGLD for LLC estimation, their calibrated runs sitting around 0.9.
+
+The MALA acceptance of SGLD proposals, lesson 4's diagnostic of the step size, is
+:func:`slt_lessons.sgld.langevin_acceptance`; the estimator's trust flags are in
+:mod:`slt_lessons.llc`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from slt_lessons import mala, sgld
 from slt_lessons.validation import as_tensor, require_finite, require_ndim
 
-__all__ = ["effective_sample_size", "split_rhat", "langevin_acceptance"]
+__all__ = ["effective_sample_size", "split_rhat"]
 
 
 def effective_sample_size(trace):
@@ -62,19 +62,3 @@ def split_rhat(traces):
     W = halves.var(1).mean()
     var_plus = (n - 1) / n * W + B / n
     return torch.sqrt(var_plus / W)
-
-
-def langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise):
-    """MALA acceptance probability of the full-batch SGLD proposal from each chain of ``W``.
-
-    The proposal is ``sgld.sgld_step(W, ∇L_n(W), w*, ε, nβ, γ, noise)``, i.e. the Langevin
-    step W + (ε/2)∇log p(W) + √ε·noise for log p = −nβ L_n − (γ/2)‖w − w*‖²; returns
-    ``exp(mala.mala_log_accept_ratio(...))``, shape ``(C,)``. Costs two full-batch
-    gradient evaluations.
-    """
-    logp, grad_logp, _ = mala.log_density(target, W, nbeta, gamma)
-    grad_loss = -(grad_logp + gamma * (W - w_star)) / nbeta
-    W_new = sgld.sgld_step(W, grad_loss, w_star, eps, nbeta, gamma, noise)
-    logp_new, grad_logp_new, _ = mala.log_density(target, W_new, nbeta, gamma)
-    log_alpha = mala.mala_log_accept_ratio(W, W_new, logp, logp_new, grad_logp, grad_logp_new, eps)
-    return torch.nan_to_num(log_alpha.exp(), nan=0.0)

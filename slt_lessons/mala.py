@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from slt_lessons.sgld import _positive_int, _steps, block_steps, chain_generators, draw_block
+from slt_lessons.chains import block_steps, chain_generators, draw_block, positive_int, steps
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
 
@@ -77,8 +77,8 @@ def sample_mala(
     nbeta, eps0 = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be a non-negative finite number, got {gamma!r}")
-    _positive_int("n_steps", n_steps)
-    C, d, w_star = _positive_int("n_chains", n_chains), target.d, target.w_star
+    positive_int("n_steps", n_steps)
+    C, d, w_star = positive_int("n_chains", n_chains), target.d, target.w_star
     gens = chain_generators(seed, range(C), w_star.device)
     W = w_star.expand(C, d).clone()
     eps_c = torch.full((C,), eps0, dtype=w_star.dtype, device=w_star.device)
@@ -86,7 +86,7 @@ def sample_mala(
     losses = torch.empty(C, n_steps, dtype=w_star.dtype, device=w_star.device)
     n_accepted = torch.zeros(C, dtype=w_star.dtype, device=w_star.device)
     k = block_steps(d)
-    for t in _steps(n_steps, progress):
+    for t in steps(n_steps, progress, "MALA"):
         if t % k == 0:  # k steps of noise and uniforms per chain at once, from the chain's generator
             noises, _ = draw_block(gens, k, d, None, None, w_star.dtype, w_star.device)
             uniforms = torch.stack([torch.rand(k, generator=g, dtype=w_star.dtype, device=w_star.device) for g in gens], 1)

@@ -12,9 +12,11 @@ dynamics", with the localization term of Lau et al.)::
 
 with L_B the mean loss on a minibatch (the full data when there is no minibatching).
 
-The first four functions are the lesson's exercises; :func:`sample_sgld` runs many chains
-as one batched computation (rows of a ``(C, d)`` tensor), each chain with its own
-``torch.Generator``, so a chain's draws do not depend on which other chains run beside it.
+The first five functions are lesson 4's exercises (:func:`langevin_acceptance`, the MALA
+acceptance of an SGLD proposal, is the diagnostic Furman & Lau 2024, arXiv:2402.03698, use to
+calibrate ε); :func:`sample_sgld` runs many chains as one batched computation (rows of a
+``(C, d)`` tensor), each chain with its own ``torch.Generator`` (:mod:`slt_lessons.chains`),
+so a chain's draws do not depend on which other chains run beside it.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from slt_lessons import sgld  # the exercises call each other through their module, as in the lessons
+from slt_lessons import mala, sgld  # the exercises call each other through their module, as in the lessons
+from slt_lessons.chains import block_steps, chain_generators, draw_block, positive_int, steps
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
 
@@ -34,7 +36,7 @@ __all__ = [
     "stationary_variance",
     "sgld_chain",
     "largest_step",
-    "chain_generators",
+    "langevin_acceptance",
     "SGLDRun",
     "sample_sgld",
 ]
@@ -103,39 +105,23 @@ def largest_step(hessian_eigs, nbeta, gamma, tol):
     return brentq(excess, 0, 4 / a.max().item())
 
 
-# ----------------------------------------------------------------------------- batched chains
+def langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise):
+    """MALA acceptance probability of the full-batch SGLD proposal from each chain of ``W``.
 
-
-def chain_generators(seed: int, chains, device) -> list[torch.Generator]:
-    """One generator per chain index; chain c's stream depends only on (seed, c).
-
-    Seeds come from ``numpy.random.SeedSequence(seed).spawn``, whose children are
-    independent streams identified by their index.
+    The proposal is ``sgld.sgld_step(W, ∇L_n(W), w*, ε, nβ, γ, noise)``, i.e. the Langevin
+    step W + (ε/2)∇log p(W) + √ε·noise for log p = −nβ L_n − (γ/2)‖w − w*‖²; returns
+    ``exp(mala.mala_log_accept_ratio(...))``, shape ``(C,)``. Costs two full-batch
+    gradient evaluations.
     """
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    chains = list(chains)
-    children = np.random.SeedSequence(int(seed)).spawn(max(chains) + 1)
-    gens = []
-    for c in chains:
-        g = torch.Generator(device=device)
-        g.manual_seed(int(children[c].generate_state(1, dtype=np.uint64)[0] >> 1))
-        gens.append(g)
-    return gens
+    logp, grad_logp, _ = mala.log_density(target, W, nbeta, gamma)
+    grad_loss = -(grad_logp + gamma * (W - w_star)) / nbeta
+    W_new = sgld.sgld_step(W, grad_loss, w_star, eps, nbeta, gamma, noise)
+    logp_new, grad_logp_new, _ = mala.log_density(target, W_new, nbeta, gamma)
+    log_alpha = mala.mala_log_accept_ratio(W, W_new, logp, logp_new, grad_logp, grad_logp_new, eps)
+    return torch.nan_to_num(log_alpha.exp(), nan=0.0)
 
 
-def block_steps(d: int) -> int:
-    """How many steps of noise each chain draws at once (depends on d only, never on C)."""
-    return max(1, min(64, 2**16 // max(d, 1)))
-
-
-def draw_block(gens, k: int, d: int, n: int | None, batch_size: int | None, dtype, device):
-    """Noise ``(k, C, d)`` and minibatch indices ``(k, C, B)`` (or None), chain by chain."""
-    noise = torch.stack([torch.randn((k, d), generator=g, dtype=dtype, device=device) for g in gens], 1)
-    if batch_size is None:
-        return noise, None
-    idx = torch.stack([torch.randint(n, (k, batch_size), generator=g, device=device) for g in gens], 1)
-    return noise, idx
+# ----------------------------------------------------------------------------- batched chains
 
 
 @dataclass
@@ -175,49 +161,33 @@ def sample_sgld(
     batched run. ``batch_size`` None means full batch; otherwise each chain draws its own
     minibatch (with replacement) from its generator. Every ``acceptance_every`` steps (0: never)
     the MALA acceptance of a full-batch proposal is recorded (see
-    :func:`slt_lessons.diagnostics.langevin_acceptance`); it costs two full-batch evaluations.
+    :func:`langevin_acceptance`); it costs two full-batch evaluations.
     """
-    from slt_lessons.diagnostics import langevin_acceptance
-
     nbeta, eps = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be a non-negative finite number, got {gamma!r}")
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
-    chains = list(range(_positive_int("n_chains", n_chains))) if chains is None else list(chains)
+    chains = list(range(positive_int("n_chains", n_chains))) if chains is None else list(chains)
     if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
         raise ValueError(f"chains must be non-negative ints, got {chains!r}")
     if batch_size is not None:
         if not target.has_data:
             raise ValueError("batch_size needs data; this target is a potential")
-        _positive_int("batch_size", batch_size)
+        positive_int("batch_size", batch_size)
     w_star, (C, d) = target.w_star, (len(chains), target.d)
     gens = chain_generators(seed, chains, w_star.device)
     W = w_star.expand(C, d).clone()
     losses = torch.empty(C, n_steps, dtype=w_star.dtype, device=w_star.device)
     accept, k = [], block_steps(d)
-    for t in _steps(n_steps, progress):
+    for t in steps(n_steps, progress):
         if t % k == 0:
             noise, idx = draw_block(gens, k, d, target.n, batch_size, w_star.dtype, w_star.device)
         batch = None if idx is None else idx[t % k]
         loss, grad = target.loss_and_grad(W, batch)
         losses[:, t] = loss
         if acceptance_every and t % acceptance_every == 0:
-            accept.append(langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise[t % k]))
+            accept.append(sgld.langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise[t % k]))
         W = sgld_step(W, grad, w_star, eps, nbeta, gamma, noise[t % k])
     acc = torch.stack(accept, 1) if accept else torch.empty(C, 0, dtype=w_star.dtype, device=w_star.device)
     return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains)
-
-
-def _positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-def _steps(n_steps: int, progress: bool):
-    if not progress:
-        return range(n_steps)
-    from tqdm.auto import tqdm  # imported here: no terminal needed unless a bar is asked for
-
-    return tqdm(range(n_steps), desc="SGLD", leave=False)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from slt_lessons import diagnostics, mala
+from slt_lessons import diagnostics, mala, sgld
 from slt_lessons.targets import potential_target
 
 
@@ -71,7 +71,7 @@ def test_langevin_acceptance_against_gaussian_closed_form():
     target = potential_target(lambda W: kappa * (W**2).sum(-1) / 2, torch.zeros(1, dtype=torch.float64))
     W = torch.tensor([[0.5], [-1.2], [2.0]], dtype=torch.float64)
     noise = torch.tensor([[0.3], [-0.7], [1.5]], dtype=torch.float64)
-    got = diagnostics.langevin_acceptance(target, W, target.w_star, 1.0, gamma, eps, noise)
+    got = sgld.langevin_acceptance(target, W, target.w_star, 1.0, gamma, eps, noise)
     w = W[:, 0]
     w_new = w - eps / 2 * a * w + math.sqrt(eps) * noise[:, 0]
     normal = torch.distributions.Normal
@@ -79,7 +79,7 @@ def test_langevin_acceptance_against_gaussian_closed_form():
         -a * w**2 / 2 + normal(w - eps / 2 * a * w, math.sqrt(eps)).log_prob(w_new)
     )
     torch.testing.assert_close(got, torch.clamp(log_r, max=0).exp(), rtol=1e-12, atol=1e-12)
-    tiny = diagnostics.langevin_acceptance(target, W, target.w_star, 1.0, gamma, 1e-8, noise)
+    tiny = sgld.langevin_acceptance(target, W, target.w_star, 1.0, gamma, 1e-8, noise)
     assert (tiny > 0.9999).all()
 
 

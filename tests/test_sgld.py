@@ -107,3 +107,32 @@ def test_bad_arguments_raise_naming_the_argument(bad, name):
 def test_minibatch_needs_data():
     with pytest.raises(ValueError, match="batch_size"):
         sgld.sample_sgld(_dln_target(), nbeta=1.0, gamma=1.0, eps=1e-3, n_steps=5, batch_size=10)
+
+
+def test_sampler_modules_import_without_a_circle():
+    # chains <- mala <- sgld <- llc; diagnostics imports no sampler. Read from the source, so an import
+    # placed inside a function counts too.
+    import ast
+    import pathlib
+
+    import slt_lessons
+
+    root = pathlib.Path(slt_lessons.__file__).parent
+    mods = ("chains", "diagnostics", "mala", "sgld", "llc", "calibration")
+
+    def imports(m):
+        found = set()
+        for node in ast.walk(ast.parse((root / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "slt_lessons":
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("slt_lessons."):
+                found.add(node.module.split(".")[1])
+        return (found & set(mods)) - {m}
+
+    graph = {m: imports(m) for m in mods}
+    assert graph["chains"] == set() and graph["diagnostics"] == set() and graph["mala"] == {"chains"}
+
+    def reaches(a, b, seen=()):
+        return any(x == b or (x not in seen and reaches(x, b, seen + (x,))) for x in graph[a])
+
+    assert not [m for m in mods if reaches(m, m)], graph

@@ -637,7 +637,7 @@ def judge_acceptance(case: Case, expected, got) -> str | None:
 
 register(Exercise(
     id="sgld.langevin_acceptance",
-    reference=diagnostics.langevin_acceptance,
+    reference=sgld.langevin_acceptance,
     cases=_acceptance_cases,
     judge=judge_acceptance,
     notes=(

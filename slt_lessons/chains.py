@@ -1,0 +1,62 @@
+"""Batched chains: one row of a ``(C, d)`` tensor per chain, each with its own random stream.
+
+The samplers (:mod:`slt_lessons.sgld`, :mod:`slt_lessons.mala`) share this plumbing, so that
+neither imports the other's internals: chain c always draws from the generator
+``chain_generators(seed, [c])``, whichever chains run beside it, and draws its noise (and its
+minibatches) a block of steps at a time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["chain_generators", "block_steps", "draw_block", "positive_int", "steps"]
+
+
+def chain_generators(seed: int, chains, device) -> list[torch.Generator]:
+    """One generator per chain index; chain c's stream depends only on (seed, c).
+
+    Seeds come from ``numpy.random.SeedSequence(seed).spawn``, whose children are
+    independent streams identified by their index.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    chains = list(chains)
+    children = np.random.SeedSequence(int(seed)).spawn(max(chains) + 1)
+    gens = []
+    for c in chains:
+        g = torch.Generator(device=device)
+        g.manual_seed(int(children[c].generate_state(1, dtype=np.uint64)[0] >> 1))
+        gens.append(g)
+    return gens
+
+
+def block_steps(d: int) -> int:
+    """How many steps of noise each chain draws at once (depends on d only, never on C)."""
+    return max(1, min(64, 2**16 // max(d, 1)))
+
+
+def draw_block(gens, k: int, d: int, n: int | None, batch_size: int | None, dtype, device):
+    """Noise ``(k, C, d)`` and minibatch indices ``(k, C, B)`` (or None), chain by chain."""
+    noise = torch.stack([torch.randn((k, d), generator=g, dtype=dtype, device=device) for g in gens], 1)
+    if batch_size is None:
+        return noise, None
+    idx = torch.stack([torch.randint(n, (k, batch_size), generator=g, device=device) for g in gens], 1)
+    return noise, idx
+
+
+def positive_int(name, value):
+    """``value`` if it is a positive int, else a ``ValueError`` naming ``name``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def steps(n_steps: int, progress: bool, desc: str = "SGLD"):
+    """``range(n_steps)``, behind a progress bar when ``progress``."""
+    if not progress:
+        return range(n_steps)
+    from tqdm.auto import tqdm  # imported here: no terminal needed unless a bar is asked for
+
+    return tqdm(range(n_steps), desc=desc, leave=False)
