@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from slt_lessons import diagnostics, llc, sgld  # exercises call each other through their module
+from slt_lessons import diagnostics, llc, mala, sgld  # exercises call each other through their module
+from slt_lessons.chains import positive_int
 from slt_lessons.targets import Target, module_target, potential_target
 from slt_lessons.validation import as_tensor, require_ndim
 
@@ -32,16 +33,17 @@ __all__ = [
     "choose_eps",
     "run_verdict",
     "pilot_draws",
+    "default_gamma",
     "LLCResult",
     "make_target",
     "estimate_llc",
 ]
 
-# Defaults for problems with n ≈ 10³ and O(1) weights (nβ ≈ 145): γ = 10 keeps chains near w*
-# without swamping nβ·K; ε = 3e-4 keeps ε(κ_max + γ) ≲ 0.06 for curvatures κ_max ≲ 200 of nβ·L
-# (discretisation bias ≲ 1.5% on a quadratic, see sgld.stationary_variance). Other scales:
-# calibrate with slt_lessons.calibration.sweep_llc.
-DEFAULTS = dict(gamma=10.0, eps=3e-4, n_chains=8, n_steps=2000)
+DEFAULTS = dict(n_chains=8, n_steps=2000)
+BIAS_TOL = 0.02  # the step-size bias the default ε allows, relative
+GAMMA_SCALE = 0.15  # g in the default γ = g √nβ / s²: 5% bias in a quartic direction (default_gamma)
+GAMMA_TOL = 0.10  # γ decides the answer if halving it moves the estimate by more than this (and 3 SE)
+TARGET_ACCEPT = 0.65  # MALA's acceptance rate, tuned during the burn-in
 
 
 def default_nbeta(n):
@@ -157,14 +159,41 @@ def pilot_draws(loss_fn, w_star, nbeta, gamma, eps, n_chains=100, n_steps=1000, 
     return run.final
 
 
+def default_gamma(nbeta, w_star):
+    """The default localization γ = g·√nβ / s², g = 0.15, s² = max(1, mean of w*²).
+
+    γ must be weak enough not to decide the answer and strong enough to keep the chains in the
+    basin of w*. In a quadratic direction of curvature h (nβh ≫ γ) it lowers that direction's
+    share by the factor nβh/(nβh + γ). At a singular point some directions are higher order:
+    along nβ c w⁴ the substitution u = (nβc)^{1/4} w turns the localized target into
+    exp(−u⁴ − (g/2)u²) with g = γ/√(nβc), whose E[u⁴] falls below ¼ by 0.33·g (quadrature):
+    the bias of γ in a quartic direction depends on γ/√nβ, not γ/nβ. Taking γ = 0.15·√nβ
+    (c = 1) bounds it by 5% there and by 0.15/√nβ (≤ 1.3% for nβ ≥ 145) in directions of unit
+    curvature, at every nβ. Both statements are for weights on the unit scale. A network whose
+    weights are large is a function of w/s (s the RMS of w*), so its quartic coefficients scale
+    as s⁻⁴ and γ scales as 1/s²; small weights do not make the basin narrower (near w = 0 the
+    loss of a linear or tanh network is a polynomial with O(1) coefficients for standardized
+    inputs), hence s ≥ 1. For nβ = 145 (n = 10³) this gives γ ≈ 1.8; the fixed γ = 10 used
+    before lowered estimates by 22–30% on deep linear networks (0.33·10/√145 ≈ 27%).
+    """
+    w_star = as_tensor("w_star", w_star)
+    s2 = max(1.0, float((w_star.detach().double() ** 2).mean())) if w_star.numel() else 1.0
+    return GAMMA_SCALE * math.sqrt(nbeta) / s2
+
+
 @dataclass
 class LLCResult:
-    """What :func:`estimate_llc` found.
+    """What :func:`estimate_llc` found, and whether to trust it.
 
-    ``llc`` and ``se``: the mean over the chains that did not diverge, and its standard error
-    √(Σ_c var_c/ESS_c)/C from each chain's trace variance and effective sample size.
-    ``per_chain``, ``ess``: per chain. ``diverged``: a boolean mask; ``divergence``: why.
-    ``losses``: the full (C, T) loss traces, burn-in included (it is excluded from the estimate).
+    ``llc`` and ``se``: the mean over the chains that did not diverge, and its standard error:
+    √(Σ_c var_c/ESS_c)/C from each chain's trace variance and effective sample size, or the SD of
+    the chains' means over √C if that is larger (short runs of a singular posterior underestimate
+    their autocorrelation; the chains' disagreement does not). ``per_chain``, ``ess``: per chain. ``diverged``: a boolean mask; ``divergence``: why.
+    ``losses``: the full (C, T) loss traces, burn-in included (excluded from the estimate), NaN
+    after a diverged chain stopped. ``sampler``, ``eps``, ``gamma``: what was run (``eps`` the
+    median over chains for MALA, which tunes it per chain); ``bias_bound``: the relative
+    step-size bias it allows (0 for MALA, which is exact). ``flags``: one message per reason
+    not to trust the estimate (empty when none); ``gamma_check``: the run at γ/2, if made.
     """
 
     llc: float
@@ -181,6 +210,17 @@ class LLCResult:
     settings: dict = field(default_factory=dict)
     acceptance: torch.Tensor | None = None
     theory: float | None = None
+    sampler: str = "sgld"
+    eps: float = math.nan
+    gamma: float = math.nan
+    bias_bound: float = math.nan
+    flags: dict = field(default_factory=dict)
+    gamma_check: dict | None = None
+
+    @property
+    def trusted(self) -> bool:
+        """True when no flag was raised."""
+        return not self.flags
 
     @property
     def traces(self) -> torch.Tensor:
@@ -190,12 +230,19 @@ class LLCResult:
     def __str__(self) -> str:
         C = len(self.per_chain)
         lines = [f"LLC estimate {self.llc:.4g} ± {self.se:.2g} (SE) from {C - int(self.diverged.sum())} of {C} chains"]
-        lines.append(f"  nβ = {self.nbeta:.5g}, burn-in {self.burn_in} steps excluded, split R̂ = {self.rhat:.3f}")
+        lines.append(f"  {self.sampler.upper()}, ε = {self.eps:.3g}, step-size bias ≤ {100 * self.bias_bound:.2g}%, "
+                     f"γ = {self.gamma:.3g}, nβ = {self.nbeta:.5g}")
+        lines.append(f"  {self.losses.shape[1]} steps, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
         if self.acceptance is not None and self.acceptance.numel():
-            lines.append(f"  MALA acceptance of SGLD proposals: {float(self.acceptance.mean()):.3f}")
+            what = "MALA acceptance" if self.sampler == "mala" else "MALA acceptance of SGLD proposals"
+            lines.append(f"  {what} (chains that did not diverge): {_nanmean(self.acceptance):.3f}")
+        if self.gamma_check is not None:
+            g = self.gamma_check
+            lines.append(f"  at γ/2 = {g['gamma']:.3g}: {g['llc']:.4g} ± {g['se']:.2g}")
         if self.theory is not None:
             lines.append(f"  theory: {self.theory:.4g}")
         lines.extend(f"  DIVERGED: {msg}" for msg in self.divergence)
+        lines.extend(f"  NOT TRUSTED ({key}): {msg}" for key, msg in self.flags.items())
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -211,11 +258,14 @@ class LLCResult:
             ax.plot(t, y[c], lw=0.5, alpha=0.35, color="C0" if good[c] else "C3")
         if good.any():
             ax.plot(t, y[good].mean(0), lw=1.5, color="C0", label="mean over chains")
+            lo, hi = float(y[good].nan_to_num(0).amin()), float(y[good].nan_to_num(0).amax())
+            pad = 0.05 * (hi - lo) + 1e-12
+            ax.set_ylim(lo - pad, hi + pad)  # diverged chains do not set the axis
         ax.axvspan(0, self.burn_in, color="0.85", label="burn-in (excluded)")
         ax.axhline(self.llc, color="k", ls="--", label=f"estimate {self.llc:.3g} ± {self.se:.2g}")
         if self.theory is not None:
             ax.axhline(self.theory, color="C2", ls=":", lw=2, label=f"theory {self.theory:.3g}")
-        ax.set_xlabel("SGLD step")
+        ax.set_xlabel(f"{self.sampler.upper()} step")
         ax.set_ylabel(r"$n\beta\,(L(w_t) - L_n(w^*))$")
         ax.legend(loc="best", fontsize=8)
         return fig
@@ -247,13 +297,15 @@ def estimate_llc(
     w_star=None,
     n: int | None = None,
     nbeta: float | None = None,
-    gamma: float = DEFAULTS["gamma"],
-    eps: float = DEFAULTS["eps"],
+    gamma: float | None = None,
+    eps: float | None = None,
+    sampler: str = "auto",
     n_chains: int = DEFAULTS["n_chains"],
     n_steps: int = DEFAULTS["n_steps"],
     burn_in: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
+    check_gamma: bool | None = None,
     acceptance_every: int = 100,
     theory: float | None = None,
     divergence_drop: float | None = None,
@@ -261,15 +313,57 @@ def estimate_llc(
     device=None,
     dtype=None,
 ) -> LLCResult:
-    """Estimate the LLC at w* (the model's parameters, or ``w_star`` for a potential).
+    """Estimate the LLC at w* (the model's parameters, or ``w_star`` for a potential), and say whether to trust it.
 
-    nβ defaults to n/log n with n the dataset size (for a potential, give ``n`` or ``nbeta``).
-    Every chain starts at w* and runs ``n_steps`` SGLD steps; the first ``burn_in`` (default
-    n_steps // 4) are left out. A chain diverged if its loss or state became NaN/inf, or if nβ(L − L_n(w*)) fell below
-    −``divergence_drop`` (default max(10, d/2); at a local minimum it cannot go below 0, and
-    noise in w* or the minibatch moves it by less) — judged on the chain's mean when
-    minibatching, on every full-batch draw otherwise. Diverged chains are excluded from the
-    mean, listed in ``result.divergence``, and a warning is raised.
+    **Temperature and localization.** nβ defaults to n/log n with n the size of the full dataset,
+    also when minibatching (for a potential, give ``n`` or ``nbeta``); γ defaults to
+    :func:`default_gamma` (γ = 0.15·√nβ/s², s the RMS of w*, at least 1), whose docstring
+    derives it.
+
+    **Sampler and step.** With ``sampler="auto"`` and no ``eps``, a full-batch estimate uses
+    MALA (:func:`slt_lessons.mala.sample_mala`): it tunes its step during the burn-in to an
+    acceptance of 0.65 and then samples the localized posterior exactly, so it has no step-size
+    bias (``bias_bound = 0``). With ``batch_size`` (or ``sampler="sgld"``) it uses SGLD at the
+    step whose bias is at most 2% on the local quadratic model (lesson 4):
+    ε = 4·0.02 / (q + 1.02·a), a = nβ·h_max + γ with h_max the largest Hessian eigenvalue of L_n
+    (power iteration) at w* and where short pilot chains go, and q = nβ²·σ² with σ² the largest
+    eigenvalue of the minibatch gradient's covariance (0 for full batch). On a quadratic the
+    estimate is then inflated by at most (1 + εq/4)/(1 − εa/4) − 1 ≤ 2%; that bound is
+    recomputed at the chains' final states and reported. An explicit ``eps`` is always used as
+    given (with SGLD unless ``sampler="mala"``), and its bound is reported the same way.
+    ``n_steps`` is always honoured: a smaller ε mixes more slowly, and a run too short to settle
+    at it is flagged (``drift``), never silently lengthened.
+
+    **Minibatches.** Each chain draws its own minibatch of ``batch_size`` rows per step; the
+    minibatch gradient noise is what q accounts for, shrinking ε by the factor a/(q + a). Measured
+    in tests/test_llc.py (linear regression, n = 2000, batch 100): the minibatch estimate at the
+    default ε agrees with the full-batch MALA value within its 2% bound and 3 combined SE.
+
+    **Biases, by direction.** γ lowers the estimate (it confines the directions the loss barely
+    curves); ε raises it for SGLD (the stationary law of a discretised Langevin step is wider
+    than the target: lesson 4's 1/(1 − εa/4)); a run too short to explore flat directions lowers
+    it; and at finite nβ an estimate of λ with multiplicity m sits near λ − (m − 1)/log nβ
+    (:mod:`slt_lessons.theory`), below λ, whatever the sampler.
+
+    **Trust flags**, in ``result.flags``; any flag raises one ``RuntimeWarning``:
+
+    - ``diverged``: a chain's loss or state became NaN/inf, or nβ(L − L_n(w*)) exceeded
+      10·max(d/2, 10) (plus ten minibatch-noise SDs when minibatching): the chain stops there
+      and is left out of the mean.
+    - ``implausible``: the estimate exceeds d/2 by more than 3 SE plus the bias bound: no local
+      minimum has an LLC above d/2.
+    - ``drift``: the mean over chains of the last third of the kept draws differs from the first
+      third by more than 3 SE and 2% (the SE from each chain's detrended ESS): the traces are
+      still rising or falling, which R̂ does not see when all chains drift together.
+    - ``gamma``: the run at γ/2 moved the estimate by more than 3 combined SE and 10%: γ decides
+      the answer. Made by default where cheap (a potential, or full batch with n·d ≤ 10⁷; half
+      the chains, same steps), or with ``check_gamma=True``.
+    - ``not_minimum``: nβ(L − L_n(w*)) fell below −``divergence_drop`` (default max(10, d/2);
+      judged on each chain's mean when minibatching, on every draw otherwise): sampling found
+      losses far below L_n(w*), so w* is not a local minimum. The (negative) estimate is still
+      reported, as at a checkpoint early in training.
+    - ``step``: an SGLD step whose bias bound at the chains' final states exceeds 2%.
+    - ``stuck``: a MALA chain accepting under 10% of its moves after tuning.
     """
     target = make_target(model, loss_fn, data, w_star=w_star, n=n, device=device, dtype=dtype)
     if nbeta is None:
@@ -279,45 +373,248 @@ def estimate_llc(
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
         raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
     burn_in = n_steps // 4 if burn_in is None else burn_in
-    if not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
         raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
-    run = sgld.sample_sgld(
-        target, nbeta=nbeta, gamma=gamma, eps=eps, n_steps=n_steps, n_chains=n_chains, seed=seed,
-        batch_size=batch_size, acceptance_every=acceptance_every, progress=progress,
-    )
-    init_loss = float(target.full_loss(target.w_star[None])[0])
-    per_chain = llc_from_losses(run.losses, init_loss, nbeta, burn_in)
-    y = nbeta * (run.losses[:, burn_in:] - init_loss)
-    drop = divergence_drop if divergence_drop is not None else max(10.0, target.d / 2)
-    diverged, why = _divergence(y, run, drop, minibatch=batch_size is not None)
-    if why:
-        warnings.warn("LLC: " + "; ".join(why), RuntimeWarning, stacklevel=2)
-    ess = torch.stack([diagnostics.effective_sample_size(yc) if ok else yc.new_tensor(math.nan) for yc, ok in zip(y, ~diverged)])
-    good = ~diverged
-    k = int(good.sum())
-    if k:
-        var = y[good].var(1)
-        llc_mean = float(per_chain[good].mean())
-        se = float(torch.sqrt((var / ess[good]).sum()) / k)
-        rhat = float(diagnostics.split_rhat(y[good])) if k > 1 else math.nan
-    else:
-        llc_mean = se = rhat = math.nan
-    settings = dict(gamma=gamma, eps=eps, n_chains=n_chains, n_steps=n_steps, batch_size=batch_size, seed=seed, n=target.n)
-    return LLCResult(
-        llc=llc_mean, se=se, per_chain=per_chain, ess=ess, rhat=rhat, diverged=diverged, divergence=why,
-        losses=run.losses, init_loss=init_loss, nbeta=nbeta, burn_in=burn_in, settings=settings,
-        acceptance=run.acceptance if acceptance_every else None, theory=theory,
-    )
+    if sampler not in ("auto", "sgld", "mala"):
+        raise ValueError(f"sampler must be 'auto', 'sgld' or 'mala', got {sampler!r}")
+    if sampler == "mala" and batch_size is not None:
+        raise ValueError("sampler='mala' needs the full batch: leave batch_size None, or use sampler='sgld'")
+    if sampler == "auto":
+        sampler = "sgld" if (batch_size is not None or eps is not None) else "mala"
+    gamma = default_gamma(nbeta, target.w_star) if gamma is None else gamma
+    positive_int("n_chains", n_chains)
+    run = _Run(target, nbeta, gamma, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, progress)
+    res = run.estimate(eps, chains=list(range(n_chains)), drop=divergence_drop, theory=theory)
+    if check_gamma is None:
+        check_gamma = target.d <= 10_000 if target.n is None or not target.has_data else (
+            batch_size is None and target.n * target.d <= 10**7)
+    if check_gamma and math.isfinite(res.llc):
+        half = _Run(target, nbeta, gamma / 2, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, False)
+        other = half.estimate(res.eps if sampler == "sgld" else None,
+                              chains=list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))),
+                              drop=divergence_drop, theory=None)
+        move = other.llc - res.llc
+        res.gamma_check = dict(gamma=gamma / 2, llc=other.llc, se=other.se, move=move)
+        if abs(move) > 3 * math.hypot(res.se, other.se) and abs(move) > GAMMA_TOL * abs(res.llc):
+            res.flags["gamma"] = (f"halving γ moved the estimate from {res.llc:.4g} to {other.llc:.4g} "
+                                  f"({100 * move / abs(res.llc):+.0f}%): γ decides the answer; report the estimate "
+                                  f"with its γ, or compare models at the same γ")
+    res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=n_steps,
+                        burn_in=burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
+                        check_gamma=bool(check_gamma))
+    if res.flags:
+        warnings.warn("LLC estimate not trusted: " + "; ".join(f"{k}: {v}" for k, v in res.flags.items()),
+                      RuntimeWarning, stacklevel=2)
+    return res
 
 
-def _divergence(y, run, drop, minibatch):
-    """Mask (C,) of diverged chains and one message per diverged chain."""
-    nonfinite = ~torch.isfinite(run.losses).all(1) | ~torch.isfinite(run.final).all(1)
-    low = y.mean(1) if minibatch else y.nan_to_num(nan=math.inf).amin(1)
-    fell = (low < -drop) & ~nonfinite
-    why = [f"chain {run.chains[c]}: loss or parameters became NaN/inf" for c in nonfinite.nonzero().flatten().tolist()]
-    why += [
-        f"chain {run.chains[c]}: nβ(L − L(w*)) fell to {float(low[c]):.3g} < −{drop:g} (left the basin of w*?)"
-        for c in fell.nonzero().flatten().tolist()
-    ]
-    return nonfinite | fell, why
+class _Run:
+    """One estimate at fixed (nβ, γ, sampler): choose the step, sample, diagnose."""
+
+    def __init__(self, target, nbeta, gamma, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, progress):
+        self.target, self.nbeta, self.gamma, self.sampler = target, nbeta, gamma, sampler
+        self.batch_size, self.burn_in, self.n_steps, self.seed = batch_size, burn_in, n_steps, seed
+        self.acceptance_every, self.progress = acceptance_every, progress
+        self.loss_sd = 0.0
+
+    # ---- what SGLD's step-size bias depends on
+    def _bias_terms(self, W):
+        """Over the (finite) rows of W: the mean of tr(nβ∇²L) + nβ²·tr Cov(∇L_B), and the largest curvature a_max.
+
+        On a quadratic with curvatures κ_i of nβL (localized: a_i = κ_i + γ), SGLD's stationary
+        variance in direction i is inflated by (1 + εnβ²σ_i²/4)/(1 − εa_i/4) (lesson 4, plus the
+        minibatch gradient's variance σ_i² along i), and direction i carries the share κ_i/(2a_i)
+        of λ̂. To first order in ε the estimate is inflated by ε·(Σκ_i + nβ²Σσ_i²·κ_i/a_i)/(8λ̂)
+        ≤ ε·(tr nβ∇²L + nβ² tr Cov(∇L_B))/(8λ̂): the trace, not the largest eigenvalue, sets it.
+        """
+        W = W[torch.isfinite(W).all(1)]
+        if not len(W):
+            return math.inf, math.inf
+        curv = self.nbeta * float(_hessian_trace(self.target, W).mean())
+        if self.batch_size is not None:
+            tr_cov, loss_sd = _minibatch_noise(self.target, W, self.batch_size, self.seed)
+            curv += self.nbeta**2 * float(tr_cov.mean())
+            self.loss_sd = max(self.loss_sd, float(loss_sd.max()))
+        a_max = self.nbeta * float(_top_curvature(self.target, W).max()) + self.gamma
+        return max(curv, 0.0), a_max
+
+    def _sgld_eps(self, chains):
+        """The step whose first-order bias is 2% of λ̂, from the curvature (and minibatch noise) where the chains go.
+
+        Where they go, and a first λ̂, come from a short full-batch MALA pilot (4 chains, as long
+        as the burn-in and at least 200 steps): MALA tunes its own step, so the pilot reaches the
+        typical set whatever the curvature at w*, where a singular w* (curvature 0) would mislead.
+        ε·a_max ≤ 1/2 besides, so that no direction is near SGLD's stability limit ε·a = 4.
+        """
+        steps = max(200, self.burn_in)
+        pilot = mala.sample_mala(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self._mala_eps0(),
+                                 n_steps=steps, chains=[c + 1000 for c in chains[:4]], seed=self.seed,
+                                 adapt_steps=steps // 2, target_accept=TARGET_ACCEPT)
+        init = float(self.target.full_loss(self.target.w_star[None])[0])
+        lam = self.nbeta * float((pilot.losses[:, steps // 2:] - init).mean())
+        curv, a_max = self._bias_terms(pilot.final)
+        eps = 0.5 / a_max
+        if lam > 0 and curv > 0:
+            eps = min(eps, 8 * BIAS_TOL * lam / curv)
+        return eps
+
+    def _mala_eps0(self):
+        """MALA's first step: 1/(curvature of the localized target at w*)."""
+        return 1 / (self.nbeta * float(_top_curvature(self.target, self.target.w_star[None]).max()) + self.gamma)
+
+    def estimate(self, eps, chains, drop, theory) -> LLCResult:
+        target, nbeta, gamma, burn_in = self.target, self.nbeta, self.gamma, self.burn_in
+        init_loss = float(target.full_loss(target.w_star[None])[0])
+        d, C = target.d, len(chains)
+        if self.sampler == "mala":
+            run = mala.sample_mala(target, nbeta=nbeta, gamma=gamma, eps=eps if eps is not None else self._mala_eps0(),
+                                   n_steps=self.n_steps, chains=chains, seed=self.seed,
+                                   adapt_steps=burn_in if eps is None else 0, target_accept=TARGET_ACCEPT,
+                                   pool=True, progress=self.progress)
+            losses, final, used_eps, bias = run.losses, run.final, float(run.eps.median()), 0.0
+            acceptance = run.accept_rate[:, None]
+            stopped = torch.where(torch.isfinite(losses).all(1), self.n_steps, 0)
+        else:
+            if eps is None:
+                eps = self._sgld_eps(chains)
+            elif self.batch_size is not None:
+                _minibatch_noise_sd = _minibatch_noise(target, target.w_star[None], self.batch_size, self.seed)[1]
+                self.loss_sd = float(_minibatch_noise_sd.max())  # for the divergence threshold
+            blowup = 10 * max(d / 2, 10) + 10 * nbeta * self.loss_sd
+            run = sgld.sample_sgld(target, nbeta=nbeta, gamma=gamma, eps=eps, n_steps=self.n_steps, chains=chains,
+                                   seed=self.seed, batch_size=self.batch_size, acceptance_every=self.acceptance_every,
+                                   stop_above=init_loss + blowup / nbeta, progress=self.progress)
+            losses, final, used_eps, stopped = run.losses, run.final, float(eps), run.stopped
+            acceptance = run.acceptance if self.acceptance_every else None
+            curv, a_max = self._bias_terms(final[stopped == self.n_steps])
+
+        y = nbeta * (losses[:, burn_in:] - init_loss)
+        diverged = stopped < self.n_steps
+        divergence = [f"chain {chains[c]}: diverged at step {int(stopped[c])} (NaN/inf, or nβ(L − L(w*)) above "
+                      f"{10 * max(d / 2, 10):.3g}); stopped and left out" for c in diverged.nonzero().flatten().tolist()]
+        good = ~diverged
+        ess = torch.full((C,), math.nan, dtype=y.dtype, device=y.device)
+        k = int(good.sum())
+        if k:
+            ess[good] = torch.stack([diagnostics.effective_sample_size(yc) for yc in y[good]])
+            per_chain_good = y[good].mean(1)
+            llc_mean = float(per_chain_good.mean())
+            se = float(torch.sqrt((y[good].var(1) / ess[good]).sum()) / k)
+            if k > 1:  # chains that disagree more than their ESS says: the spread of their means is the honest SE
+                se = max(se, float(per_chain_good.std() / math.sqrt(k)))
+            rhat = float(diagnostics.split_rhat(y[good])) if k > 1 else math.nan
+        else:
+            llc_mean = se = rhat = math.nan
+        if self.sampler == "sgld":  # the first-order bias relative to the estimate (inf if unusable)
+            bias = used_eps * curv / (8 * llc_mean) if llc_mean > 0 and used_eps * a_max < 4 else math.inf
+        per_chain = torch.where(good, y.nan_to_num(0).mean(1), y.new_tensor(math.nan))
+        if acceptance is not None and acceptance.numel():
+            acceptance = torch.where(good[:, None], acceptance, acceptance.new_tensor(math.nan))
+
+        flags = {}
+        if divergence:
+            flags["diverged"] = (f"{len(divergence)} of {C} chains diverged and were left out; take a smaller eps "
+                                 f"(this run's was {used_eps:.3g}), or leave eps to the library")
+        if k:
+            drop = drop if drop is not None else max(10.0, d / 2)
+            low = y[good].mean(1) if self.batch_size is not None else y[good].amin(1)
+            if bool((low < -drop).any()):
+                flags["not_minimum"] = (f"nβ(L − L(w*)) fell to {float(low.min()):.4g} < −{drop:g}: sampling finds "
+                                        f"losses far below L(w*), so w* is not a local minimum (the estimate is "
+                                        f"reported anyway)")
+            if llc_mean > d / 2 + 3 * se + bias * d / 2:
+                flags["implausible"] = (f"{llc_mean:.4g} ± {se:.2g} is above d/2 = {d / 2:g}, which no local minimum "
+                                        f"exceeds: the chains are not sampling the basin of w*")
+            drift = _drift(y[good])
+            if drift is not None:
+                D, se_D = drift
+                if abs(D) > 3 * se_D and abs(D) > BIAS_TOL * abs(llc_mean):
+                    flags["drift"] = (f"the traces moved by {D:+.3g} (SE {se_D:.2g}) between the first and last third of "
+                                      f"the kept draws: the run has not settled at ε = {used_eps:.3g}; give more n_steps")
+        if self.sampler == "sgld" and k and bias > BIAS_TOL * 1.5:
+            flags["step"] = (f"at the chains' final states the step-size bias is about {100 * bias:.2g}% "
+                             f"(ε = {used_eps:.3g}): take a smaller eps, or leave it to the library")
+        if k > 1 and rhat > 1.1:
+            flags["not_mixed"] = (f"split R̂ = {rhat:.3f} > 1.1 (Gelman et al., BDA3, 11.4): the chains disagree; "
+                                  f"give more n_steps")
+        if k and float(ess[good].sum()) < 400:
+            flags["few_draws"] = (f"{float(ess[good].sum()):.0f} effective draws in all (Vehtari et al. 2021 ask for "
+                                  f"400 before trusting the SE): the run is too short to mix at ε = {used_eps:.3g}; "
+                                  f"give more n_steps")
+        if self.sampler == "mala" and bool((acceptance[:, 0] < 0.1).any()):
+            flags["stuck"] = f"a MALA chain accepted {float(acceptance.min()):.2f} of its moves after tuning: it barely moves"
+        return LLCResult(
+            llc=llc_mean, se=se, per_chain=per_chain, ess=ess, rhat=rhat, diverged=diverged, divergence=divergence,
+            losses=losses, init_loss=init_loss, nbeta=nbeta, burn_in=burn_in, acceptance=acceptance, theory=theory,
+            sampler=self.sampler, eps=used_eps, gamma=gamma, bias_bound=bias, flags=flags,
+        )
+
+
+def _top_curvature(target, W, iters=20):
+    """|largest eigenvalue| of ∇²L_n at each row of W, ``(C,)``: power iteration on Hessian-vector products."""
+    g = torch.Generator(device=W.device).manual_seed(0)
+    v = torch.randn(W.shape, generator=g, dtype=W.dtype, device=W.device)
+    v = v / v.norm(dim=-1, keepdim=True)
+    norm = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
+    for _ in range(iters):
+        with torch.enable_grad():
+            Wg = W.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(target.loss(Wg, None).sum(), Wg, create_graph=True)
+            if not grad.requires_grad:  # a loss that is linear in w
+                return norm
+            (hv,) = torch.autograd.grad((grad * v).sum(), Wg, allow_unused=True)
+        if hv is None:
+            return norm
+        hv = hv.detach().nan_to_num(0)
+        norm = hv.norm(dim=-1)
+        v = hv / norm.clamp_min(torch.finfo(W.dtype).tiny)[:, None]
+    return norm
+
+
+def _hessian_trace(target, W, probes=8):
+    """tr ∇²L_n at each row of W, ``(C,)``: Hutchinson's estimator E[vᵀ∇²L v], v with ±1 entries."""
+    g = torch.Generator(device=W.device).manual_seed(1)
+    total = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
+    for _ in range(probes):
+        v = torch.randint(0, 2, W.shape, generator=g, device=W.device).to(W.dtype) * 2 - 1
+        with torch.enable_grad():
+            Wg = W.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(target.loss(Wg, None).sum(), Wg, create_graph=True)
+            hv = torch.autograd.grad((grad * v).sum(), Wg, allow_unused=True)[0] if grad.requires_grad else None
+        if hv is not None:
+            total += (hv.detach() * v).sum(-1)
+    return total / probes
+
+
+def _minibatch_noise(target, W, batch_size, seed, k=16):
+    """Per row of W: the trace of the minibatch gradient's covariance, and the minibatch loss's SD."""
+    g = torch.Generator(device=W.device).manual_seed(seed + 7919)
+    idx = torch.randint(target.n, (k, W.shape[0], batch_size), generator=g, device=W.device)
+    out = [target.loss_and_grad(W, idx[j]) for j in range(k)]
+    losses, grads = torch.stack([o[0] for o in out]), torch.stack([o[1] for o in out])  # (k, C), (k, C, d)
+    return grads.var(0).sum(-1), losses.std(0)
+
+
+def _drift(y):
+    """(D, SE of D): the mean over chains of (last third − first third) of the traces ``(k, T)``.
+
+    Each chain's SE comes from its variance and ESS after removing a straight line, so that a
+    trend does not inflate its own error bar (an ESS of the raw trace would take the trend for
+    slow mixing and hide it)."""
+    k, T = y.shape
+    third = T // 3
+    if third < 4:
+        return None
+    t = torch.arange(T, dtype=y.dtype, device=y.device)
+    tc = t - t.mean()
+    slope = ((y - y.mean(1, keepdim=True)) * tc).sum(1) / (tc**2).sum()
+    resid = y - y.mean(1, keepdim=True) - slope[:, None] * tc
+    ess = torch.stack([diagnostics.effective_sample_size(r) for r in resid]).clamp(min=3.0)
+    var_d = 2 * resid.var(1) / (ess / 3)
+    D = float((y[:, -third:].mean(1) - y[:, :third].mean(1)).mean())
+    return D, float(var_d.sum().sqrt() / k)
+
+
+def _nanmean(t):
+    t = t[torch.isfinite(t)]
+    return float(t.mean()) if t.numel() else math.nan

@@ -47,11 +47,13 @@ def log_density(target: Target, W, nbeta, gamma):
 @dataclass
 class MALARun:
     """Output of :func:`sample_mala`: ``losses[c, t]`` = L_n at the state after step t;
-    ``accept_rate[c]`` over the steps after adaptation; ``eps[c]`` the step size used then."""
+    ``accept_rate[c]`` over the steps after adaptation; ``eps[c]`` the step size used then;
+    ``final`` the last states ``(C, d)``."""
 
     losses: torch.Tensor
     accept_rate: torch.Tensor
     eps: torch.Tensor
+    final: torch.Tensor
 
 
 def sample_mala(
@@ -62,35 +64,51 @@ def sample_mala(
     eps: float,
     n_steps: int,
     n_chains: int = 8,
+    chains=None,
     seed: int = 0,
     adapt_steps: int = 0,
     target_accept: float = 0.574,
+    pool: bool = False,
     progress: bool = False,
 ) -> MALARun:
     """Run MALA chains from ``target.w_star`` (full data), batched over chains.
 
-    During the first ``adapt_steps`` steps each chain's ε is nudged toward the acceptance
-    rate ``target_accept`` (0.574 is optimal for MALA in high dimensions: Roberts & Rosenthal
-    1998, JRSS B 60(1)); afterwards ε is fixed, so the chain is an exact MCMC for p. Discard
-    at least the adaptation steps as burn-in.
+    During the first ``adapt_steps`` steps each chain tunes its own ε toward the acceptance
+    rate ``target_accept`` by dual averaging (Hoffman & Gelman 2014, JMLR 15, "The No-U-Turn
+    Sampler", Algorithm 5, with their constants γ = 0.05, t₀ = 10, κ = 0.75, started at ``eps``), in
+    two windows, the second restarted from the first's averaged step (as Stan does), since the
+    average over one short window still remembers the large early steps; afterwards ε is fixed
+    at the second window's averaged iterate, so each chain is an exact MCMC for p, and
+    chain c's draws depend only on (seed, c); ``chains`` picks the indices, as in
+    :func:`slt_lessons.sgld.sample_sgld`. With ``pool`` every chain ends the adaptation at the
+    median of the chains' steps: a chain that tuned its step in a flatter region than it goes on
+    to explore does not get stuck (its draws then depend on the other chains through ε). 0.574 is optimal for MALA in high dimensions
+    (Roberts & Rosenthal 1998, JRSS B 60(1)). Discard at least the adaptation steps as burn-in.
     """
     nbeta, eps0 = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (math.isfinite(gamma) and gamma >= 0):
         raise ValueError(f"gamma must be a non-negative finite number, got {gamma!r}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must be in (0, 1), got {target_accept!r}")
     positive_int("n_steps", n_steps)
-    C, d, w_star = positive_int("n_chains", n_chains), target.d, target.w_star
-    gens = chain_generators(seed, range(C), w_star.device)
+    chains = list(range(positive_int("n_chains", n_chains))) if chains is None else list(chains)
+    if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
+        raise ValueError(f"chains must be non-negative ints, got {chains!r}")
+    C, d, w_star = len(chains), target.d, target.w_star
+    gens = chain_generators(seed, chains, w_star.device)
     W = w_star.expand(C, d).clone()
-    eps_c = torch.full((C,), eps0, dtype=w_star.dtype, device=w_star.device)
+    like = dict(dtype=w_star.dtype, device=w_star.device)
+    log_eps = torch.full((C,), math.log(eps0), **like)
+    mu, h_bar, log_eps_bar = torch.full((C,), math.log(10 * eps0), **like), torch.zeros(C, **like), torch.zeros(C, **like)
     logp, grad, loss = log_density(target, W, nbeta, gamma)
-    losses = torch.empty(C, n_steps, dtype=w_star.dtype, device=w_star.device)
-    n_accepted = torch.zeros(C, dtype=w_star.dtype, device=w_star.device)
+    losses = torch.empty(C, n_steps, **like)
+    n_accepted = torch.zeros(C, **like)
     k = block_steps(d)
     for t in steps(n_steps, progress, "MALA"):
         if t % k == 0:  # k steps of noise and uniforms per chain at once, from the chain's generator
             noises, _ = draw_block(gens, k, d, None, None, w_star.dtype, w_star.device)
-            uniforms = torch.stack([torch.rand(k, generator=g, dtype=w_star.dtype, device=w_star.device) for g in gens], 1)
-        noise, u, e = noises[t % k], uniforms[t % k], eps_c[:, None]
+            uniforms = torch.stack([torch.rand(k, generator=g, **like) for g in gens], 1)
+        noise, u, e = noises[t % k], uniforms[t % k], log_eps.exp()[:, None]
         W_new = W + (e / 2) * grad + e.sqrt() * noise
         logp_new, grad_new, loss_new = log_density(target, W_new, nbeta, gamma)
         log_alpha = mala_log_accept_ratio(W, W_new, logp, logp_new, grad, grad_new, e)
@@ -100,9 +118,19 @@ def sample_mala(
         logp, loss = torch.where(accept, logp_new, logp), torch.where(accept, loss_new, loss)
         grad = torch.where(accept[:, None], grad_new, grad)
         losses[:, t] = loss
-        if t < adapt_steps:
-            eps_c = eps_c * torch.exp(0.1 * (log_alpha.exp() - target_accept))
+        if t < adapt_steps:  # dual averaging of log ε on the acceptance probability, in two windows
+            window = adapt_steps // 2 if t < adapt_steps // 2 else adapt_steps - adapt_steps // 2
+            m = t + 1 if t < adapt_steps // 2 else t + 1 - adapt_steps // 2
+            h_bar = (1 - 1 / (m + 10)) * h_bar + (target_accept - log_alpha.exp()) / (m + 10)
+            log_eps = mu - math.sqrt(m) / 0.05 * h_bar
+            eta = m**-0.75
+            log_eps_bar = eta * log_eps + (1 - eta) * log_eps_bar
+            if m == window:  # end of a window: restart from its averaged step (Stan's windowed adaptation)
+                log_eps, mu = log_eps_bar, log_eps_bar + math.log(2)
+                h_bar, log_eps_bar = torch.zeros_like(h_bar), torch.zeros_like(log_eps_bar)
+                if pool and t == adapt_steps - 1:
+                    log_eps = log_eps.median().expand(C).clone()
         else:
             n_accepted += accept
     rate = n_accepted / max(n_steps - adapt_steps, 1)
-    return MALARun(losses=losses, accept_rate=rate, eps=eps_c)
+    return MALARun(losses=losses, accept_rate=rate, eps=log_eps.exp(), final=W)

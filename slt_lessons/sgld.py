@@ -129,15 +129,18 @@ class SGLDRun:
     """Output of :func:`sample_sgld`.
 
     ``losses[c, t]`` is L_B at chain c's state w_t, t = 0..T−1 (w_0 = w*): the minibatch loss
-    when minibatching (an unbiased estimate of L_n(w_t)), else L_n(w_t).
-    ``acceptance[c, j]`` is the MALA acceptance probability of a full-batch Langevin proposal
-    from w_t at the j-th diagnostic step (empty when the diagnostic is off).
+    when minibatching (an unbiased estimate of L_n(w_t)), else L_n(w_t); NaN after the chain
+    stopped. ``acceptance[c, j]`` is the MALA acceptance probability of a full-batch Langevin
+    proposal from w_t at the j-th diagnostic step (empty when the diagnostic is off; NaN after
+    the chain stopped). ``stopped[c]`` is the step at which chain c diverged and stopped, or
+    T if it ran to the end; ``final`` holds each chain's last state.
     """
 
     losses: torch.Tensor
     final: torch.Tensor
     acceptance: torch.Tensor
     chains: list[int]
+    stopped: torch.Tensor
 
 
 def sample_sgld(
@@ -152,6 +155,7 @@ def sample_sgld(
     seed: int = 0,
     batch_size: int | None = None,
     acceptance_every: int = 0,
+    stop_above: float = math.inf,
     progress: bool = False,
 ) -> SGLDRun:
     """Run SGLD chains started at ``target.w_star``, all chains as one batched computation.
@@ -160,8 +164,10 @@ def sample_sgld(
     generator ``chain_generators(seed, [c])``, so running chains one by one reproduces the
     batched run. ``batch_size`` None means full batch; otherwise each chain draws its own
     minibatch (with replacement) from its generator. Every ``acceptance_every`` steps (0: never)
-    the MALA acceptance of a full-batch proposal is recorded (see
-    :func:`langevin_acceptance`); it costs two full-batch evaluations.
+    the MALA acceptance of a full-batch proposal is recorded (:func:`langevin_acceptance`); it
+    costs two full-batch evaluations. A chain whose loss or state stops being finite, or whose
+    loss exceeds ``stop_above``, has diverged: it stops there and the others run on (the run
+    ends early if none is left).
     """
     nbeta, eps = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
@@ -176,18 +182,35 @@ def sample_sgld(
             raise ValueError("batch_size needs data; this target is a potential")
         positive_int("batch_size", batch_size)
     w_star, (C, d) = target.w_star, (len(chains), target.d)
+    like = dict(dtype=w_star.dtype, device=w_star.device)
     gens = chain_generators(seed, chains, w_star.device)
     W = w_star.expand(C, d).clone()
-    losses = torch.empty(C, n_steps, dtype=w_star.dtype, device=w_star.device)
+    losses = torch.full((C, n_steps), math.nan, **like)
+    stopped = torch.full((C,), n_steps, dtype=torch.long, device=w_star.device)
+    live = torch.arange(C, device=w_star.device)  # the chains still running
     accept, k = [], block_steps(d)
     for t in steps(n_steps, progress):
-        if t % k == 0:
+        if t % k == 0:  # every chain draws its block, stopped or not: its stream never depends on the others
             noise, idx = draw_block(gens, k, d, target.n, batch_size, w_star.dtype, w_star.device)
-        batch = None if idx is None else idx[t % k]
-        loss, grad = target.loss_and_grad(W, batch)
-        losses[:, t] = loss
+        all_live = len(live) == C
+        Wl, xi = (W, noise[t % k]) if all_live else (W[live], noise[t % k][live])
+        batch = None if idx is None else (idx[t % k] if all_live else idx[t % k][live])
+        loss, grad = target.loss_and_grad(Wl, batch)
+        losses[live, t] = loss.to(losses.dtype)
         if acceptance_every and t % acceptance_every == 0:
-            accept.append(sgld.langevin_acceptance(target, W, w_star, nbeta, gamma, eps, noise[t % k]))
-        W = sgld_step(W, grad, w_star, eps, nbeta, gamma, noise[t % k])
-    acc = torch.stack(accept, 1) if accept else torch.empty(C, 0, dtype=w_star.dtype, device=w_star.device)
-    return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains)
+            a = torch.full((C,), math.nan, **like)
+            a[live] = sgld.langevin_acceptance(target, Wl, w_star, nbeta, gamma, eps, xi).to(a.dtype)
+            accept.append(a)
+        Wl = sgld_step(Wl, grad, w_star, eps, nbeta, gamma, xi)
+        bad = ~torch.isfinite(loss) | ~torch.isfinite(Wl).all(1) | (loss > stop_above)
+        if all_live:
+            W = Wl
+        else:
+            W[live] = Wl
+        if bad.any():
+            stopped[live[bad]] = t
+            live = live[~bad]
+            if not len(live):
+                break
+    acc = torch.stack(accept, 1) if accept else torch.empty(C, 0, **like)
+    return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains, stopped=stopped)
