@@ -41,7 +41,8 @@ __all__ = [
     "estimate_llc",
 ]
 
-DEFAULTS = dict(n_chains=8, n_steps=2000)
+DEFAULTS = dict(n_chains=8, n_steps=2000, max_steps=32_000)
+UNSETTLED = ("drift", "few_draws", "not_mixed")  # the flags a longer run can lift
 BIAS_TOL = 0.02  # the step-size bias the default ε allows, relative
 GAMMA_SCALE = 0.15  # g in the default γ = g √nβ / s²: 5% bias in a quartic direction (default_gamma)
 GAMMA_TOL = 0.10  # γ decides the answer if halving it moves the estimate by more than this (and 3 SE)
@@ -234,7 +235,8 @@ class LLCResult:
         lines = [f"LLC estimate {self.llc:.4g} ± {self.se:.2g} (SE) from {C - int(self.diverged.sum())} of {C} chains"]
         lines.append(f"  {self.sampler.upper()}, ε = {self.eps:.3g}, step-size bias ≤ {100 * self.bias_bound:.2g}%, "
                      f"γ = {self.gamma:.3g}, nβ = {self.nbeta:.5g}")
-        lines.append(f"  {self.losses.shape[1]} steps, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
+        more = " (lengthened: the run had not settled)" if self.settings.get("lengthened") else ""
+        lines.append(f"  {self.losses.shape[1]} steps{more}, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
         if self.acceptance is not None and self.acceptance.numel():
             what = "MALA acceptance" if self.sampler == "mala" else "MALA acceptance of SGLD proposals"
             lines.append(f"  {what} (chains that did not diverge): {_nanmean(self.acceptance):.3f}")
@@ -303,7 +305,8 @@ def estimate_llc(
     eps: float | None = None,
     sampler: str = "auto",
     n_chains: int = DEFAULTS["n_chains"],
-    n_steps: int = DEFAULTS["n_steps"],
+    n_steps: int | None = None,
+    max_steps: int = DEFAULTS["max_steps"],
     burn_in: int | None = None,
     batch_size: int | None = None,
     seed: int = 0,
@@ -333,8 +336,12 @@ def estimate_llc(
     (see ``_Run._bias_terms``). The same bias, ε·(traces)/(8λ̂)/(1 − ε·a_max/4), is recomputed at
     the chains' final states and reported as ``bias_bound``. An explicit ``eps`` is always used as
     given (with SGLD unless ``sampler="mala"``), and its bound is reported the same way.
-    ``n_steps`` is always honoured: a smaller ε mixes more slowly, and a run too short to settle
-    at it is flagged (``drift``, ``few_draws``, ``not_mixed``), never silently lengthened.
+    A smaller ε mixes more slowly. An ``n_steps`` you give is honoured: a run too short to settle
+    at its ε is flagged (``drift``, ``few_draws``, ``not_mixed``) and never lengthened. Left to the
+    library, ``n_steps`` starts at 2000 and the same chains run on, doubling the run, while one
+    of those flags stands, up to ``max_steps`` (32,000); the burn-in stays a quarter of the run
+    (unless given), ``settings["n_steps"]`` and ``settings["lengthened"]`` report what was done,
+    and a run still unsettled at ``max_steps`` keeps its flags.
 
     **Minibatches.** Each chain draws its own minibatch of ``batch_size`` rows per step; the
     minibatch gradient's variance enters the step's bias as nβ²·tr Cov(∇L_B) beside the Hessian
@@ -368,7 +375,8 @@ def estimate_llc(
       reported, as at a checkpoint early in training.
     - ``step``: an SGLD step whose bias at the chains' final states exceeds 3% (1.5 times the
       default's 2%: the estimate of the bias is itself noisy), or is past the stability limit.
-    - ``stuck``: a MALA chain accepting under 10% of its moves after tuning.
+    - ``stuck``: more than a quarter of the MALA chains accept under 10% of their moves after
+      tuning (the step was tuned where they no longer are).
     - ``few_draws``: fewer than 400 effective draws over all chains (Vehtari et al. 2021, Bayesian
       Analysis 16(2)): too short a run to mix at this ε, or to trust its SE.
     - ``not_mixed``: split R̂ above 1.1 (Gelman et al., BDA3, 11.4): the chains disagree.
@@ -381,8 +389,12 @@ def estimate_llc(
         if target.n is None:
             raise ValueError("a potential has no dataset: give n (the dataset size) or nbeta")
         nbeta = default_nbeta(target.n)
+    auto_length, auto_burn_in = n_steps is None, burn_in is None
+    n_steps = DEFAULTS["n_steps"] if auto_length else n_steps
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
         raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps:
+        raise ValueError(f"max_steps must be an int >= n_steps, got {max_steps!r}")
     burn_in = n_steps // 4 if burn_in is None else burn_in
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
         raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
@@ -400,23 +412,27 @@ def estimate_llc(
     gamma = default_gamma(nbeta, target.w_star) if gamma is None else gamma
     positive_int("n_chains", n_chains)
     run = _Run(target, nbeta, gamma, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, progress)
-    res = run.estimate(eps, chains=list(range(n_chains)), drop=divergence_drop, theory=theory)
+    run.sample(eps, list(range(n_chains)))
+    res = run.result(divergence_drop, theory)
+    while auto_length and set(res.flags) & set(UNSETTLED) and 2 * run.n_steps <= max_steps:
+        run.extend(run.n_steps)  # double the run: the same chains go on
+        run.burn_in = run.n_steps // 4 if auto_burn_in else run.burn_in
+        res = run.result(divergence_drop, theory)
     if check_gamma is None:
         check_gamma = target.d <= 10_000 if target.n is None or not target.has_data else (
             batch_size is None and target.n * target.d <= 10**7)
     if check_gamma and math.isfinite(res.llc):
-        half = _Run(target, nbeta, gamma / 2, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, False)
-        other = half.estimate(res.eps if sampler == "sgld" else None,
-                              chains=list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))),
-                              drop=divergence_drop, theory=None)
+        half = _Run(target, nbeta, gamma / 2, sampler, batch_size, run.burn_in, run.n_steps, seed, acceptance_every, False)
+        half.sample(res.eps if sampler == "sgld" else None, list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))))
+        other = half.result(divergence_drop, None)
         move = other.llc - res.llc
         res.gamma_check = dict(gamma=gamma / 2, llc=other.llc, se=other.se, move=move)
         if abs(move) > 3 * math.hypot(res.se, other.se) and abs(move) > GAMMA_TOL * abs(res.llc):
             res.flags["gamma"] = (f"halving γ moved the estimate from {res.llc:.4g} to {other.llc:.4g} "
                                   f"({100 * move / abs(res.llc):+.0f}%): γ decides the answer; report the estimate "
                                   f"with its γ, or compare models at the same γ")
-    res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=n_steps,
-                        burn_in=burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
+    res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=run.n_steps,
+                        lengthened=run.n_steps > n_steps, burn_in=run.burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
                         check_gamma=bool(check_gamma))
     if res.flags:
         warnings.warn("LLC estimate not trusted: " + "; ".join(f"{k}: {v}" for k, v in res.flags.items()),
@@ -478,34 +494,68 @@ class _Run:
         """MALA's first step: 1/(curvature of the localized target at w*)."""
         return 1 / (self.nbeta * float(_top_curvature(self.target, self.target.w_star[None]).max()) + self.gamma)
 
-    def estimate(self, eps, chains, drop, theory) -> LLCResult:
-        target, nbeta, gamma, burn_in = self.target, self.nbeta, self.gamma, self.burn_in
-        init_loss = float(target.full_loss(target.w_star[None])[0])
-        d, C = target.d, len(chains)
+    def sample(self, eps, chains):
+        """Choose the step (if ``eps`` is None) and run the chains for ``self.n_steps`` steps."""
+        target, nbeta, gamma = self.target, self.nbeta, self.gamma
+        self.chains, self.init_loss = chains, float(target.full_loss(target.w_star[None])[0])
         if self.sampler == "mala":
-            run = mala.sample_mala(target, nbeta=nbeta, gamma=gamma, eps=eps if eps is not None else self._mala_eps0(),
-                                   n_steps=self.n_steps, chains=chains, seed=self.seed,
-                                   adapt_steps=burn_in if eps is None else 0, target_accept=TARGET_ACCEPT,
-                                   pool=True, progress=self.progress)
-            losses, final, used_eps, bias = run.losses, run.final, float(run.eps.median()), 0.0
-            acceptance = run.accept_rate[:, None]
-            stopped = torch.where(torch.isfinite(losses).all(1), self.n_steps, 0)
+            self.run = mala.sample_mala(target, nbeta=nbeta, gamma=gamma, n_steps=self.n_steps, chains=chains,
+                                        eps=eps if eps is not None else self._mala_eps0(), seed=self.seed,
+                                        adapt_steps=self.burn_in if eps is None else 0, target_accept=TARGET_ACCEPT,
+                                        pool=True, progress=self.progress)
+            self.adapted = self.burn_in if eps is None else 0
+            self.accepted = self.run.accept_rate * (self.n_steps - self.adapted)
+            self.used_eps = float(self.run.eps.median())
         else:
             if eps is None:
                 eps = self._sgld_eps(chains)
             elif self.batch_size is not None:
                 _minibatch_noise_sd = _minibatch_noise(target, target.w_star[None], self.batch_size, self.seed)[1]
                 self.loss_sd = float(_minibatch_noise_sd.max())  # for the divergence threshold
-            blowup = 10 * max(d / 2, 10) + 10 * nbeta * self.loss_sd
-            run = sgld.sample_sgld(target, nbeta=nbeta, gamma=gamma, eps=eps, n_steps=self.n_steps, chains=chains,
-                                   seed=self.seed, batch_size=self.batch_size, acceptance_every=self.acceptance_every,
-                                   stop_above=init_loss + blowup / nbeta, progress=self.progress)
-            losses, final, used_eps, stopped = run.losses, run.final, float(eps), run.stopped
-            acceptance = run.acceptance if self.acceptance_every else None
-            curv, a_max = self._bias_terms(final[stopped == self.n_steps])
+            self.used_eps = float(eps)
+            self.run = self._sgld(None, self.n_steps)
+        self.losses = self.run.losses
+        self.stopped = self.run.stopped if self.sampler == "sgld" else None
+        self.acceptance = self.run.acceptance if self.sampler == "sgld" else None
+
+    def _sgld(self, resume, n_steps):
+        blowup = 10 * max(self.target.d / 2, 10) + 10 * self.nbeta * self.loss_sd
+        return sgld.sample_sgld(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps, n_steps=n_steps,
+                                chains=self.chains, seed=self.seed, batch_size=self.batch_size,
+                                acceptance_every=self.acceptance_every, stop_above=self.init_loss + blowup / self.nbeta,
+                                resume=resume, progress=self.progress)
+
+    def extend(self, more):
+        """Continue the same chains for ``more`` steps (one longer run: no new adaptation, same ε)."""
+        T = self.losses.shape[1]
+        if self.sampler == "mala":
+            self.run = mala.sample_mala(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps,
+                                        n_steps=more, chains=self.chains, resume=self.run, progress=self.progress)
+            self.accepted = self.accepted + self.run.accept_rate * more
+        else:
+            self.run = self._sgld(self.run, more)
+            self.stopped = torch.where(self.stopped < T, self.stopped, self.run.stopped + T)
+            self.run.stopped = torch.where(self.stopped < T + more, -1, more)  # as a next resume expects
+            if self.acceptance is not None and self.acceptance_every:
+                self.acceptance = torch.cat([self.acceptance, self.run.acceptance], 1)
+        self.losses = torch.cat([self.losses, self.run.losses], 1)
+        self.n_steps = T + more
+
+    def result(self, drop, theory) -> LLCResult:
+        """The estimate of the run so far, its diagnostics and its flags."""
+        target, nbeta, gamma, burn_in, chains = self.target, self.nbeta, self.gamma, self.burn_in, self.chains
+        init_loss, losses, final, used_eps = self.init_loss, self.losses, self.run.final, self.used_eps
+        d, C, T = target.d, len(chains), self.losses.shape[1]
+        if self.sampler == "mala":
+            bias = 0.0
+            acceptance = (self.accepted / max(T - self.adapted, 1))[:, None]
+            stopped = torch.where(torch.isfinite(losses).all(1), T, 0)
+        else:
+            stopped, acceptance = self.stopped, self.acceptance if self.acceptance_every else None
+            curv, a_max = self._bias_terms(final[stopped == T])
 
         y = nbeta * (losses[:, burn_in:] - init_loss)
-        diverged = stopped < self.n_steps
+        diverged = stopped < T
         divergence = [f"chain {chains[c]}: diverged at step {int(stopped[c])} (NaN/inf, or nβ(L − L(w*)) above "
                       f"{10 * max(d / 2, 10):.3g}); stopped and left out" for c in diverged.nonzero().flatten().tolist()]
         good = ~diverged
@@ -562,8 +612,10 @@ class _Run:
             flags["few_draws"] = (f"{float(ess[good].sum()):.0f} effective draws in all (Vehtari et al. 2021 ask for "
                                   f"400 before trusting the SE): the run is too short to mix at ε = {used_eps:.3g}; "
                                   f"give more n_steps")
-        if self.sampler == "mala" and bool((acceptance[:, 0] < 0.1).any()):
-            flags["stuck"] = f"a MALA chain accepted {float(acceptance.min()):.2f} of its moves after tuning: it barely moves"
+        stuck = int((acceptance[:, 0] < 0.1).sum()) if self.sampler == "mala" else 0
+        if stuck > C / 4:  # one sticky chain among many only widens the SE, which its ESS already says
+            flags["stuck"] = (f"{stuck} of {C} MALA chains accepted under 10% of their moves after tuning: they barely "
+                              f"move (the step tuned in the burn-in is too large where they went); give more burn_in")
         return LLCResult(
             llc=llc_mean, se=se, per_chain=per_chain, ess=ess, rhat=rhat, diverged=diverged, divergence=divergence,
             losses=losses, init_loss=init_loss, nbeta=nbeta, burn_in=burn_in, acceptance=acceptance, theory=theory,

@@ -48,12 +48,14 @@ def log_density(target: Target, W, nbeta, gamma):
 class MALARun:
     """Output of :func:`sample_mala`: ``losses[c, t]`` = L_n at the state after step t;
     ``accept_rate[c]`` over the steps after adaptation; ``eps[c]`` the step size used then;
-    ``final`` the last states ``(C, d)``."""
+    ``final`` the last states ``(C, d)``; ``gens`` the chains' generators, where they stopped
+    (``resume=`` a run continues it)."""
 
     losses: torch.Tensor
     accept_rate: torch.Tensor
     eps: torch.Tensor
     final: torch.Tensor
+    gens: list
 
 
 def sample_mala(
@@ -69,6 +71,7 @@ def sample_mala(
     adapt_steps: int = 0,
     target_accept: float = 0.574,
     pool: bool = False,
+    resume: MALARun | None = None,
     progress: bool = False,
 ) -> MALARun:
     """Run MALA chains from ``target.w_star`` (full data), batched over chains.
@@ -82,7 +85,9 @@ def sample_mala(
     chain c's draws depend only on (seed, c); ``chains`` picks the indices, as in
     :func:`slt_lessons.sgld.sample_sgld`. With ``pool`` every chain ends the adaptation at the
     median of the chains' steps: a chain that tuned its step in a flatter region than it goes on
-    to explore does not get stuck (its draws then depend on the other chains through ε). 0.574 is optimal for MALA in high dimensions
+    to explore does not get stuck (its draws then depend on the other chains through ε).
+    ``resume`` continues an earlier run for ``n_steps`` more steps, from its states, generators
+    and (tuned) steps, without adapting: together the two runs are one longer run. 0.574 is optimal for MALA in high dimensions
     (Roberts & Rosenthal 1998, JRSS B 60(1)). Discard at least the adaptation steps as burn-in.
     """
     nbeta, eps0 = require_positive("nbeta", nbeta), require_positive("eps", eps)
@@ -95,10 +100,11 @@ def sample_mala(
     if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
         raise ValueError(f"chains must be non-negative ints, got {chains!r}")
     C, d, w_star = len(chains), target.d, target.w_star
-    gens = chain_generators(seed, chains, w_star.device)
-    W = w_star.expand(C, d).clone()
+    gens = chain_generators(seed, chains, w_star.device) if resume is None else resume.gens
+    W = w_star.expand(C, d).clone() if resume is None else resume.final.clone()
     like = dict(dtype=w_star.dtype, device=w_star.device)
-    log_eps = torch.full((C,), math.log(eps0), **like)
+    log_eps = torch.full((C,), math.log(eps0), **like) if resume is None else resume.eps.log()
+    adapt_steps = adapt_steps if resume is None else 0
     mu, h_bar, log_eps_bar = torch.full((C,), math.log(10 * eps0), **like), torch.zeros(C, **like), torch.zeros(C, **like)
     logp, grad, loss = log_density(target, W, nbeta, gamma)
     losses = torch.empty(C, n_steps, **like)
@@ -133,4 +139,4 @@ def sample_mala(
         else:
             n_accepted += accept
     rate = n_accepted / max(n_steps - adapt_steps, 1)
-    return MALARun(losses=losses, accept_rate=rate, eps=log_eps.exp(), final=W)
+    return MALARun(losses=losses, accept_rate=rate, eps=log_eps.exp(), final=W, gens=gens)

@@ -133,7 +133,8 @@ class SGLDRun:
     stopped. ``acceptance[c, j]`` is the MALA acceptance probability of a full-batch Langevin
     proposal from w_t at the j-th diagnostic step (empty when the diagnostic is off; NaN after
     the chain stopped). ``stopped[c]`` is the step at which chain c diverged and stopped, or
-    T if it ran to the end; ``final`` holds each chain's last state.
+    T if it ran to the end; ``final`` holds each chain's last state, ``gens`` its generator
+    where it stopped (``resume=`` a run continues it).
     """
 
     losses: torch.Tensor
@@ -141,6 +142,7 @@ class SGLDRun:
     acceptance: torch.Tensor
     chains: list[int]
     stopped: torch.Tensor
+    gens: list
 
 
 def sample_sgld(
@@ -156,6 +158,7 @@ def sample_sgld(
     batch_size: int | None = None,
     acceptance_every: int = 0,
     stop_above: float = math.inf,
+    resume: SGLDRun | None = None,
     progress: bool = False,
 ) -> SGLDRun:
     """Run SGLD chains started at ``target.w_star``, all chains as one batched computation.
@@ -167,7 +170,8 @@ def sample_sgld(
     the MALA acceptance of a full-batch proposal is recorded (:func:`langevin_acceptance`); it
     costs two full-batch evaluations. A chain whose loss or state stops being finite, or whose
     loss exceeds ``stop_above``, has diverged: it stops there and the others run on (the run
-    ends early if none is left).
+    ends early if none is left). ``resume`` continues an earlier run of the same chains for
+    ``n_steps`` more steps (its stopped chains stay stopped, at step −1 of the new run).
     """
     nbeta, eps = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
@@ -183,11 +187,17 @@ def sample_sgld(
         positive_int("batch_size", batch_size)
     w_star, (C, d) = target.w_star, (len(chains), target.d)
     like = dict(dtype=w_star.dtype, device=w_star.device)
-    gens = chain_generators(seed, chains, w_star.device)
-    W = w_star.expand(C, d).clone()
+    gens = chain_generators(seed, chains, w_star.device) if resume is None else resume.gens
+    W = w_star.expand(C, d).clone() if resume is None else resume.final.clone()
     losses = torch.full((C, n_steps), math.nan, **like)
     stopped = torch.full((C,), n_steps, dtype=torch.long, device=w_star.device)
     live = torch.arange(C, device=w_star.device)  # the chains still running
+    if resume is not None:
+        done = resume.stopped < resume.losses.shape[1]
+        stopped[done], live = -1, live[~done]
+        if not len(live):
+            return SGLDRun(losses=losses, final=W, acceptance=torch.empty(C, 0, **like), chains=chains,
+                           stopped=stopped, gens=gens)
     accept, k = [], block_steps(d)
     for t in steps(n_steps, progress):
         if t % k == 0:  # every chain draws its block, stopped or not: its stream never depends on the others
@@ -213,4 +223,4 @@ def sample_sgld(
             if not len(live):
                 break
     acc = torch.stack(accept, 1) if accept else torch.empty(C, 0, **like)
-    return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains, stopped=stopped)
+    return SGLDRun(losses=losses, final=W, acceptance=acc, chains=chains, stopped=stopped, gens=gens)

@@ -222,3 +222,15 @@ def test_sgld_llc_agrees_with_estimate_llc_statistically():
         assert abs(float(est) - exact) < 4 * float(se), (float(est), float(se), exact)
         assert abs(float(est) - r.llc) < 4 * math.hypot(float(se), r.se)
         assert per_chain.shape == (16,)
+
+
+def test_the_library_lengthens_a_run_it_sized_itself_and_says_so():
+    # 50 coordinates of curvature 1 at ε = 1e-2: nβL decorrelates in ~2/ε = 200 steps, so 8 chains × 1500 kept draws
+    # give ~60 effective draws, too few. Left to the library, the same chains run on (2000 → 4000 → ...) until no
+    # drift, few-draws or R̂ flag stands; a given n_steps is honoured instead (the drift test above).
+    res = llc.estimate_llc(lambda W: 0.5 * (W**2).sum(-1), w_star=torch.zeros(50, dtype=torch.float64), nbeta=1.0,
+                           gamma=0.0, eps=1e-2, progress=False, check_gamma=False)
+    assert res.settings["lengthened"] and res.settings["n_steps"] > 2000 and res.losses.shape[1] == res.settings["n_steps"]
+    assert res.burn_in == res.settings["n_steps"] // 4 and "lengthened" in str(res)
+    assert not set(res.flags) & set(llc.UNSETTLED), res.flags
+    assert res.llc == pytest.approx(25 / (1 - 1e-2 / 4), rel=0.05)  # lesson 4's stationary variance, exact
