@@ -393,8 +393,8 @@ def estimate_llc(
     n_steps = DEFAULTS["n_steps"] if auto_length else n_steps
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
         raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps:
-        raise ValueError(f"max_steps must be an int >= n_steps, got {max_steps!r}")
+    if auto_length and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps):
+        raise ValueError(f"max_steps must be an int >= {n_steps} (the first run's steps), got {max_steps!r}")
     burn_in = n_steps // 4 if burn_in is None else burn_in
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
         raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
