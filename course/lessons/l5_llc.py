@@ -104,9 +104,11 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST)
 # %%
 problem = potentials.normal_crossing(n=1000)
 n_steps, n_chains = (300, 4) if FAST else (1500, 8)
-result = llc.estimate_llc(**problem.kwargs(), nbeta=yours(default_nbeta)(problem.n), gamma=1.0, eps=1e-3,
-                          n_steps=n_steps, burn_in=n_steps // 4,
-                          n_chains=n_chains, theory=problem.lam, progress=not FAST)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # its trust flags are printed with the result
+    result = llc.estimate_llc(**problem.kwargs(), nbeta=yours(default_nbeta)(problem.n), gamma=1.0, eps=1e-3,
+                              n_steps=n_steps, burn_in=n_steps // 4,
+                              n_chains=n_chains, theory=problem.lam, check_gamma=False, progress=not FAST)
 print(result)
 mine = yours(llc_from_losses)(result.losses, result.init_loss, result.nbeta, result.burn_in)
 if isinstance(mine, torch.Tensor) and mine.shape == result.per_chain.shape:
@@ -132,7 +134,9 @@ plt.show()
 # here the rise is over long before the default burn-in of $T/4$ steps. Split $\hat R$ (section 3) also sees a rise
 # left inside the kept draws, because it compares the halves of each chain. *$T$ and $C$*: enough steps for the
 # chains to have at least 100 effective draws each on average (section 3's ESS; section 8's rule 2: the run above,
-# with about 35 (printed after exercise 5), has too few), and several chains, so that $\hat R$ can compare them. *$\gamma$* trades bias
+# with about 35 (printed after exercise 5), has too few, and the library's printout already says so in its
+# `NOT TRUSTED (few_draws)` line: each result carries such trust flags, `result.flags`, listed in section 8), and
+# several chains, so that $\hat R$ can compare them. *$\gamma$* trades bias
 # against mixing: a larger $\gamma$ keeps the chains near $w^*$ and makes the slowest direction relax faster (in
 # about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps, section 6), but pulls the estimate down (for a quadratic of
 # curvature $\kappa$, each direction gives $\frac12\kappa/(\kappa+\gamma)$ instead of $\frac12$; section 5 prints
@@ -207,14 +211,26 @@ for rho in [-0.5, 0.0, 0.5, 0.9]:
 my_rhat, my_ess = yours(split_rhat), yours(effective_sample_size)
 
 
+def kept(r):
+    """Run r's traces after burn-in, of its chains that did not diverge (a diverged chain stopped: NaN after)."""
+    return r.traces[~r.diverged, r.burn_in:]
+
+
 def rhat_of(r):
-    """Split R̂ of run r's kept traces (its chains that did not diverge), by your split_rhat."""
-    return float(my_rhat(r.traces[~r.diverged, r.burn_in:]))
+    """Split R̂ of run r's kept traces, by your split_rhat (NaN if every chain diverged)."""
+    return float(my_rhat(kept(r))) if len(kept(r)) else math.nan
 
 
 def ess_of(r):
-    """The effective sample size of each kept trace of run r (chains that did not diverge), by your function."""
-    return torch.stack([torch.as_tensor(my_ess(y)) for y in r.traces[~r.diverged, r.burn_in:]])
+    """The effective sample size of each kept trace of run r, by your function (NaN if every chain diverged)."""
+    if not len(kept(r)):
+        return torch.full((1,), math.nan)
+    return torch.stack([torch.as_tensor(my_ess(y)) for y in kept(r)])
+
+
+def acceptance_of(r):
+    """Run r's mean MALA acceptance of its SGLD proposals, over the chains that did not diverge (theirs are NaN)."""
+    return float(r.acceptance.nanmean())
 
 
 print(f"section 2's run: split R-hat {rhat_of(result):.4f} (the library's {result.rhat:.4f}), "
@@ -347,11 +363,12 @@ plt.title(f"LLC estimates, n = {n}, γ = {gamma5:g}, ε = 3e-4"); plt.show()
 # For the regular model all is exact: each of the $d$ coordinates is the 1-D quadratic of lesson 4 with
 # $\kappa = n\beta$, so $E[\hat\lambda] = \frac d2\cdot\frac{\kappa}{\kappa+\gamma}\cdot\frac{1}{1 - \varepsilon(\kappa+\gamma)/4}$. A sweep over $\varepsilon$,
 # halving it from each value to the next, measured against that formula, and the same sweep on the deep linear
-# network, with the acceptance diagnostic of lesson 4, split $\hat R$ and the chains' mean ESS:
+# network, with the acceptance diagnostic of lesson 4, split $\hat R$ and the chains' mean ESS. Each run is given its
+# `eps`, so the library runs SGLD at that step, bias and all:
 
 # %%
 eps_grid = [3.75e-4, 7.5e-4, 1.5e-3, 3e-3, 6e-3] if not FAST else [1.5e-3, 3e-3]
-sweep = dict(gamma=gamma5, n_steps=200 if FAST else 3000, n_chains=4 if FAST else 8, progress=False)
+sweep = dict(gamma=gamma5, n_steps=200 if FAST else 3000, n_chains=4 if FAST else 8, check_gamma=False, progress=False)
 sweep["burn_in"] = sweep["n_steps"] // 4
 sweep_runs = {}  # name -> the runs, one per eps (section 8 judges them)
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -363,13 +380,19 @@ for ax, (name, loss, w_star, (lam, m), (ref, ref_se)) in zip(axes, [problems[0],
             rs.append(llc.estimate_llc(loss, w_star=w_star, n=n, eps=eps, **sweep))
     sweep_runs[name] = rs
     for eps, r in zip(eps_grid, rs):
-        print(f"{name:20s} eps = {eps:.2e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {float(r.acceptance.mean()):.3f}"
-              f"   R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}")
-    ax.errorbar(eps_grid, [r.llc for r in rs], yerr=[2 * r.se for r in rs], fmt="o", label=r"$\hat\lambda$ ± 2 SE")
+        C, k = len(r.diverged), int((~r.diverged).sum())  # chains, and those that did not diverge
+        if k == 0:
+            print(f"{name:20s} eps = {eps:.2e}: all {C} chains diverged (stopped)")
+            continue
+        print(f"{name:20s} eps = {eps:.2e}: estimate {r.llc:6.3f} ± {r.se:.3f}   acceptance {acceptance_of(r):.3f}"
+              f"   R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}"
+              + (f"   {C - k} of {C} chains diverged (stopped)" if k < C else ""))
+    ok = [(eps, r) for eps, r in zip(eps_grid, rs) if math.isfinite(r.llc)]  # a run whose chains all diverged has no estimate
+    ax.errorbar([e for e, _ in ok], [r.llc for _, r in ok], yerr=[2 * r.se for _, r in ok], fmt="o", label=r"$\hat\lambda$ ± 2 SE")
     ax.axhline(lam, color="k", ls=":", label=r"exact $\lambda$")
     ax.axhline(ref, color="C2", ls="--", label="same estimator, exact")
-    for eps, r in zip(eps_grid, rs):
-        ax.annotate(f"{float(r.acceptance.mean()):.2f}", (eps, r.llc), textcoords="offset points", xytext=(4, -12), fontsize=7)
+    for eps, r in ok:
+        ax.annotate(f"{acceptance_of(r):.2f}", (eps, r.llc), textcoords="offset points", xytext=(4, -12), fontsize=7)
     if name.startswith("regular"):
         fine = torch.logspace(-4.2, math.log10(eps_grid[-1]), 100)
         a = nbeta + gamma5
@@ -381,7 +404,14 @@ plt.tight_layout(); plt.show()
 # Reading the sweep (the printed rows are the numbers). For the regular model the estimates follow the exact
 # expectation of the estimator (the curve in the left panel): the step-size bias is real and predictable. The deep
 # linear network has no such formula, and its estimate rises steadily with $\varepsilon$: there is no flat window in
-# this sweep. An acceptance of 0.9 or more is *necessary*, not sufficient: on the regular model the row at
+# this sweep. From $\varepsilon = 1.5\cdot10^{-3}$ on, its chains also **diverge**: the library stops a chain whose
+# $n\beta(L - L(w^*))$ passes $10\max(d/2, 10)$ (165 for $d = 33$, about thirty times the estimate at the smallest
+# step) or becomes NaN, and leaves it out. Half of the chains stop at $1.5\cdot10^{-3}$, all but one at
+# $3\cdot10^{-3}$, and all of them at $6\cdot10^{-3}$, where there is no estimate at all. The rows with survivors
+# describe the survivors only: the chains that happened to stay where the step is stable, a selected sample, so
+# their estimate, acceptance and $\hat R$ are not those of the run.
+#
+# An acceptance of 0.9 or more is *necessary*, not sufficient: on the regular model the row at
 # $\varepsilon = 3\cdot10^{-3}$ has $\varepsilon(\kappa+\gamma) = 0.44$, an exact bias of $1/(1 - 0.11) - 1 = 12\%$, and its
 # printed acceptance is still above 0.9. The acceptance measures one step's error; the bias accumulates over the chain.
 #
@@ -416,20 +446,46 @@ plt.tight_layout(); plt.show()
 draws = llc.pilot_draws(dln.model, dln.w_star, nbeta, gamma5, eps=1e-4, n_chains=50 if FAST else 100,
                         n_steps=200 if FAST else 1000, seed=4)
 eps_dln = yours(choose_eps)(dln.model, dln.w_star, nbeta, gamma5, draws)
-r = llc.estimate_llc(dln.model, w_star=dln.w_star, n=n, eps=eps_dln, **sweep)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # its trust flags are printed below
+    r = llc.estimate_llc(dln.model, w_star=dln.w_star, n=n, eps=eps_dln, **sweep)
 ref_dln, ref_dln_se = problems[3][4]
 print(f"your eps = {eps_dln:.2e} ({sweep['n_steps']} steps): estimate {r.llc:.3f} ± {r.se:.3f}, "
-      f"acceptance {float(r.acceptance.mean()):.3f}, R-hat {rhat_of(r):.3f}, mean ESS {float(ess_of(r).mean()):.0f}; "
+      f"acceptance {acceptance_of(r):.3f}, R-hat {rhat_of(r):.3f}, mean ESS {float(ess_of(r).mean()):.0f}; "
       f"same estimator, exact (MALA): {ref_dln:.3f} ± {ref_dln_se:.3f}; "
       f"(SGLD − exact)/combined SE {(r.llc - ref_dln) / math.hypot(r.se, ref_dln_se):+.1f}")
+print(f"the library's trust flags on this run: {', '.join(r.flags) or 'none'}")
 
 # %% [markdown]
-# Read the printed line. The acceptance is far above 0.9 and $\hat R$ is below 1.1, yet the estimate falls short of
+# Read the printed lines. The acceptance is far above 0.9 and $\hat R$ is below 1.1, yet the estimate falls short of
 # the exact value by about three combined SEs, and the chains have a mean of fewer than 100 effective draws: section 8's
-# rule 2 will call such a run `"too few draws"`. The rule's $\varepsilon$ is safe for the bias but small, because the
-# largest curvature over the draws is a conservative $\kappa_{\max}$, and the slow, flat directions of a singular
+# rule 2 will call such a run `"too few draws"`, and the library's flag `few_draws` already does. The rule's
+# $\varepsilon$ is safe for the bias but small, because the largest curvature over the draws is a conservative $\kappa_{\max}$, and the slow, flat directions of a singular
 # model relax only in about $1/(\varepsilon(\kappa_{\min}+\gamma))$ steps. At this step the deep linear network needs far
 # more than these steps; run longer, rather than raise $\varepsilon$ past the bias bound.
+#
+# **Leave $\varepsilon$ to the library.** Called without `eps`, `llc.estimate_llc` chooses the sampler and the step
+# itself. On the deep linear network, with the same $\gamma$, steps and burn-in as your run:
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # the trust flags are printed with the result
+    r_auto = llc.estimate_llc(dln.model, w_star=dln.w_star, n=n, gamma=gamma5, n_steps=sweep["n_steps"],
+                              burn_in=sweep["burn_in"], n_chains=sweep["n_chains"], check_gamma=False, progress=False)
+print(r_auto)
+print(f"no eps given: {r_auto.sampler.upper()} at its tuned ε = {r_auto.eps:.2e} ({r_auto.eps / eps_dln:.0f} times your eps), "
+      f"estimate {r_auto.llc:.3f} ± {r_auto.se:.3f}; same estimator, exact (MALA, section 5): {ref_dln:.3f} ± {ref_dln_se:.3f}; "
+      f"difference {(r_auto.llc - ref_dln) / math.hypot(r_auto.se, ref_dln_se):+.1f} combined SEs")
+
+# %% [markdown]
+# Without `eps`, a full-batch estimate runs **MALA** (lesson 4, section 5). Each Langevin step is only a proposal,
+# and the Metropolis–Hastings test accepts it with the probability that makes the localized posterior the chain's
+# stationary law *exactly*, at any step size: there is no step-size bias to control (the printed bound is 0%), and
+# the step only sets how fast the chains move, so the library tunes it during the burn-in. Here it settled more than
+# ten times above your $\varepsilon$, and the estimate agrees with section 5's MALA reference within one combined SE
+# (printed). The library runs SGLD only where that test is not available, with minibatches (`batch_size`), at the
+# step whose first-order bias is 2% (lesson 4's rule, with the Hessian's trace and the minibatch gradient's variance
+# measured where pilot chains go); an explicit `eps`, as in the sweep above, is SGLD at that step.
 #
 # **Minibatches.** With data, each SGLD step may use a minibatch of size $B$ instead of all $n$ samples: the
 # gradient of the minibatch *mean* loss is an unbiased estimate of $\nabla L_n$. The temperature stays
@@ -437,25 +493,35 @@ print(f"your eps = {eps_dln:.2e} ({sweep['n_steps']} steps): estimate {r.llc:.3f
 # estimates its gradient. Using $B$ there would estimate the LLC of a different (much hotter) posterior. The
 # minibatch noise adds to the Langevin noise, so a minibatch run is a different sampler whose estimate need not
 # equal the full-batch one; compare the two, as here. Linear regression ($d = 4$, $\lambda = 2$), full batch
-# against minibatches of 50:
+# against minibatches of 50, both with $\varepsilon$ left to the library:
 
 # %%
 lin = potentials.linear_regression(n=1000, d=4, seed=0, device=device)
-mb = dict(gamma=gamma5, eps=3e-4, n_steps=200 if FAST else 400, n_chains=4 if FAST else 8, progress=False)
+mb = dict(gamma=gamma5, n_steps=300 if FAST else 1000, n_chains=4 if FAST else 8, check_gamma=False, progress=False)
 nll = yours(gaussian_nll)  # the loss is your gaussian_nll (exercise 2)
 runs = {}
 for batch_size in [None, 50]:
-    r = runs[batch_size] = llc.estimate_llc(lin.model, nll, lin.data, batch_size=batch_size, **mb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the trust flags are printed in the row
+        r = runs[batch_size] = llc.estimate_llc(lin.model, nll, lin.data, batch_size=batch_size, **mb)  # no eps
     print(f"batch size {batch_size or 'all'}: nβ = {r.nbeta:.1f} (n / log n, n = {lin.n}; the batch would give "
-          f"{50 / math.log(50):.1f}), estimate {r.llc:.3f} ± {r.se:.3f}, λ = {lin.lam}")
+          f"{50 / math.log(50):.1f}); {r.sampler.upper()} at ε = {r.eps:.2e}, step-size bias ≤ {100 * r.bias_bound:.1f}%: "
+          f"estimate {r.llc:.3f} ± {r.se:.3f}, λ = {lin.lam}, flags: {', '.join(r.flags) or 'none'}")
+    print(f"   SD of its recorded nβ(L(w_t) − L(w*)) per step: {float(r.traces[:, r.burn_in:].std(1).mean()):.2f}")
 diff = runs[50].llc - runs[None].llc
 print(f"batch 50 minus full batch: {diff:+.3f} = {diff / math.hypot(runs[50].se, runs[None].se):+.2f} combined SEs")
 
 # %% [markdown]
-# Here the minibatch estimate differs from the full-batch one by less than two combined SEs (the last printed
-# line): at this $\varepsilon$ and with this few chains the two runs agree within their noise, and a bias of the
-# minibatch run smaller than that noise would not show. To compare a minibatch run with a full-batch one, look at
-# the difference in combined SEs, as here, and sweep $\varepsilon$ and $B$ before trusting either.
+# The full batch ran MALA; the minibatches ran SGLD, at a step almost a hundred times smaller than MALA's tuned one
+# (both printed). The minibatch gradient's noise adds to the step-size bias like extra curvature (lesson 4, section 4:
+# the excess variance it causes is proportional to $\varepsilon(n\beta)^2 s^2/b$), so the step that keeps the
+# first-order bias at 2% (`bias_bound`, printed) must be small. The minibatch SE is several times the full batch's,
+# for another reason: each step records the minibatch loss, an unbiased but noisy estimate of $L_n$, and the printed
+# SD of the recorded $n\beta(L - L(w^*))$ per step is many times the estimate itself, against less than the estimate
+# for the full batch. The minibatch estimate differs from the full-batch one by less than one combined SE
+# (the last printed line): the two runs agree within their noise, and a bias of the minibatch run smaller than that
+# noise would not show. To compare a minibatch run with a full-batch one, look at the difference in combined SEs, as
+# here.
 
 # %% [markdown]
 # ## 7. The LLC of a network trained on real data
@@ -467,9 +533,10 @@ print(f"batch 50 minus full batch: {diff:+.3f} = {diff / math.hypot(runs[50].se,
 #
 # A caution before the numbers. The trained $w^*$ is **not a critical point**: the training set is separable, and
 # the cross-entropy on separable data has no minimum (scaling up the weights keeps lowering it); training just
-# stopped. So the chains drift downhill from $w^*$, and only $\gamma$ holds them back: the "LLC" here depends on
-# $\gamma$, and we must show how much. We run a small grid: $\gamma \in \{10, 100\}$ and $\varepsilon$ and
-# $\varepsilon/2$, with $\hat R$.
+# stopped. So nothing but $\gamma$ holds the chains back along the directions in which the loss keeps falling: the
+# "LLC" here depends on $\gamma$, and we must show how much. We run a small grid: $\gamma \in \{10, 100\}$ and
+# $\varepsilon$ and $\varepsilon/2$, with $\hat R$, and ask the library for its check of $\gamma$ too
+# (`check_gamma=True`: a second run at $\gamma/2$, printed as "at gamma/2") and its trust flags.
 
 # %%
 from sklearn.datasets import load_digits
@@ -522,10 +589,12 @@ for h in widths:
             warnings.simplefilter("ignore", RuntimeWarning)
             r = llc.estimate_llc(lambda V: mlp_loss(V, h), w_star=W.detach()[0], n=len(y_train), gamma=gamma_d,
                                  eps=eps_d, n_steps=digit_steps, burn_in=digit_steps // 4, n_chains=digit_chains,
-                                 acceptance_every=50, progress=False)
+                                 acceptance_every=50, check_gamma=True, progress=False)  # check_gamma: a run at γ/2
         rows.append((h, gamma_d, eps_d, r))
+        half = f"{r.gamma_check['llc']:6.2f}" if r.gamma_check else "     -"
         print(f"   gamma = {gamma_d:5.0f}, eps = {eps_d:.1e}: LLC {r.llc:7.2f} ± {r.se:.2f}   R-hat {rhat_of(r):.2f}   "
-              f"acceptance {float(r.acceptance.mean()):.2f}   mean ESS {float(ess_of(r).mean()):4.0f}")
+              f"acceptance {acceptance_of(r):.2f}   mean ESS {float(ess_of(r).mean()):4.0f}   at gamma/2 {half}   "
+              f"flags {','.join(r.flags) or '-'}")
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
 for (gamma_d, eps_d) in grid:
@@ -536,16 +605,22 @@ ax.set_xscale("log", base=2); ax.set_xlabel("hidden width h"); ax.set_ylabel(r"$
 ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 
 # %% [markdown]
-# What the grid shows (the printed rows are the numbers). The estimates are far below $d/2$ at every setting.
-# Beyond that, they are **not** settled: changing $\gamma$ from 100 to 10 changes them several-fold; at $\gamma = 10$
-# halving $\varepsilon$ changes them by several standard errors and $\hat R$ is far above 1. The SE does not see any
-# of this: it measures only the Monte Carlo noise of one setting. With $w^*$ not a critical point, there is no $\gamma$ at which
-# the number is "the" LLC: the chain slides down the loss until the localization stops it. Whatever ordering of the
-# two widths a row shows holds at that $(\gamma, \varepsilon)$ and with this little training; it is an empirical
-# observation about these runs, not a property of the networks. In particular it says nothing, on its own, about
-# overfitting: Watanabe's $E[G_n] = L(w_0) + \lambda/n$ is about the *Bayes predictive distribution* at a true
-# parameter, not about a point trained by Adam. To make such a comparison, train to (near) a critical point, e.g.
-# with weight decay, and show that the estimates are stable under halving $\varepsilon$ and changing $\gamma$,
+# What the grid shows (the printed rows are the numbers). The estimates are far below $d/2$ at every setting. Beyond
+# that, they are **not** settled: changing $\gamma$ from 100 to 10 changes them several-fold; at $\gamma = 10$ halving
+# $\varepsilon$ changes them by several standard errors and $\hat R$ is far above 1. The SE does not see any of this:
+# it measures only the Monte Carlo noise of one setting. The library's flags do: no row is free of them. Every run at
+# $\gamma = 10$ is flagged `drift` (its traces still move between the first and last third of the kept draws),
+# `not_mixed` and `few_draws`. At $\gamma = 100$ the run at $\gamma/2$ raises every estimate by more than 40%, by more
+# than 3 combined SEs in three of the four runs, which are flagged `gamma`: $\gamma$ decides the answer. No run is
+# flagged `not_minimum`: that flag fires only when the chains find losses far below $L(w^*)$
+# (by $\max(10, d/2)/n\beta$), and these short, localized runs find none, so the flags cannot tell this $w^*$ from a
+# minimum; the argument above (separable data) does. With $w^*$ not a critical point, there is no $\gamma$ at which the number is
+# "the" LLC: the chains spread along the directions in which the loss falls until the localization stops them.
+# Whatever ordering of the two widths a row shows holds at that $(\gamma, \varepsilon)$ and with this little training;
+# it is an empirical observation about these runs, not a property of the networks. In particular it says nothing, on
+# its own, about overfitting: Watanabe's $E[G_n] = L(w_0) + \lambda/n$ is about the *Bayes predictive distribution* at
+# a true parameter, not about a point trained by Adam. To make such a comparison, train to (near) a critical point,
+# e.g. with weight decay, and show that the estimates are stable under halving $\varepsilon$ and changing $\gamma$,
 # with $\hat R$ near 1.
 #
 # ## 8. Is a run trustworthy?
@@ -578,6 +653,13 @@ ax.set_title("digits, one hidden layer"); ax.legend(fontsize=7); plt.show()
 # diagnostics see no problem *at this precision*. The estimate is still the same estimator's value at this $n\beta$
 # and $\gamma$ (section 5), not $\lambda$, and a bias below 3 combined SEs can remain.
 #
+# The library applies rules of this kind to every estimate it returns, in `result.flags` (printed as `NOT TRUSTED`
+# lines, with a warning): `not_mixed` is rule 1, `few_draws` rule 2 (with Vehtari et al.'s total of 400 effective
+# draws), and in place of rules 3 and 4 it computes the step-size bias from the curvature where the chains end (`step`,
+# above 3%); it adds `diverged`, `drift` (traces still moving), `implausible` (an estimate above $d/2$, which no
+# minimum has), `gamma` (halving $\gamma$ moves the estimate) and `not_minimum`. The table below prints them beside your
+# verdicts.
+#
 # **Exercise 8.** Return the verdict on a run at step $\varepsilon$: one of the strings `"not mixed"`,
 # `"too few draws"`, `"step too large"`, `"step bias"`, `"trust"`. The run's split $\hat R$ is `rhat` (a float), its
 # chains' effective sample sizes `ess` (a tensor of shape `(C,)`), its mean acceptance `acceptance`, its estimate
@@ -598,33 +680,48 @@ verdict = yours(run_verdict)
 
 def judge_run(r, r_half):
     """The verdict on run r (its chains that did not diverge), with r_half the same run at half the step."""
-    return verdict(rhat_of(r), ess_of(r), float(r.acceptance.mean()), r.llc, r.se, r_half.llc, r_half.se)
+    return verdict(rhat_of(r), ess_of(r), acceptance_of(r), r.llc, r.se, r_half.llc, r_half.se)
+
+
+def flags_of(r):
+    return "library flags " + (",".join(r.flags) or "-")
 
 
 a_reg = nbeta + gamma5
 for name, rs in sweep_runs.items():
     for k in range(1, len(eps_grid)):
         r, r_half = rs[k], rs[k - 1]
+        lead = f"{name:20s} eps = {eps_grid[k]:.2e}:"
+        C, k_ok = len(r.diverged), int((~r.diverged).sum())
+        if k_ok == 0 or r_half.diverged.all():
+            print(f"{lead} {'all chains diverged (stopped)' if k_ok == 0 else 'all chains at half the step diverged'}: "
+                  f"nothing to judge   {flags_of(r)}")
+            continue
         exact = f"   exact {d_reg / 2 * nbeta / a_reg / (1 - eps_grid[k] * a_reg / 4):.3f}" if name.startswith("regular") else ""
-        print(f"{name:20s} eps = {eps_grid[k]:.2e}: {judge_run(r, r_half):15s} estimate {r.llc:6.3f} ± {r.se:.3f}{exact}   "
-              f"R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}   acceptance {float(r.acceptance.mean()):.3f}   "
-              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
+        lost = f"   {C - k_ok} of {C} chains diverged" if k_ok < C else ""
+        print(f"{lead} {judge_run(r, r_half):15s} estimate {r.llc:6.3f} ± {r.se:.3f}{exact}   "
+              f"R-hat {rhat_of(r):.3f}   mean ESS {float(ess_of(r).mean()):5.0f}   acceptance {acceptance_of(r):.3f}   "
+              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE{lost}   {flags_of(r)}")
 for h in widths:
     for gamma_d in sorted({g_ for _, g_, _, _ in rows}):
         (r, r_half) = [r_ for h_, g_, e_, r_ in sorted(rows, key=lambda row: -row[2]) if (h_, g_) == (h, gamma_d)]
         print(f"digits h = {h:2d}, gamma = {gamma_d:3.0f}, eps = 5.0e-04: {judge_run(r, r_half):15s} R-hat {rhat_of(r):.2f}   "
-              f"mean ESS {float(ess_of(r).mean()):4.0f}   acceptance {float(r.acceptance.mean()):.2f}   "
-              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE")
+              f"mean ESS {float(ess_of(r).mean()):4.0f}   acceptance {acceptance_of(r):.2f}   "
+              f"halving moved it {abs(r.llc - r_half.llc) / math.hypot(r.se, r_half.se):4.1f} SE   {flags_of(r)}")
 
 # %% [markdown]
 # Read the verdicts against the rows (the printed rows are the numbers). On the regular model, at
 # $\varepsilon = 3\cdot10^{-3}$ the acceptance passes its bound and halving the step still moves the estimate by more
 # than 3 SEs: rule 4 sees the bias that rule 3 misses. At $1.5\cdot10^{-3}$ the verdict is `"trust"`, yet the exact
 # expectation printed beside it is 6% above the step-free value 4.966 of section 5: halving moved the estimate by
-# about one SE, too little to resolve that bias at this precision. That is what `"trust"` means. No deep linear
-# network run earns `"trust"`: the acceptance is below 0.9 from $7.5\cdot10^{-4}$ up, and the smallest step has no
-# half-step run to compare with. None of the digits runs does either: three have chains that disagree, and the
-# fourth ($h = 8$, $\gamma = 100$) has about 20 effective draws per chain.
+# about one SE, too little to resolve that bias at this precision. That is what `"trust"` means. The library's `step`
+# flag does see it, because it computes the bias from the curvature instead of waiting for halving to resolve it. No
+# deep linear network run earns `"trust"`: the acceptance is below 0.9 from $7.5\cdot10^{-4}$ up, and the smallest step
+# has no half-step run to compare with. At $1.5\cdot10^{-3}$ and $3\cdot10^{-3}$ your verdict judges only the chains that
+# did not diverge (4 and 1 of 8): the four rules do not look at divergence, the library's `diverged` flag does; at
+# $6\cdot10^{-3}$ no chain is left to judge. None of the digits runs earns `"trust"` either: three have chains that
+# disagree, and the fourth ($h = 8$, $\gamma = 100$) has about 20 effective draws per chain; the library's flags agree,
+# and add `gamma` at $\gamma = 100$.
 
 # %% [markdown]
 # ## Summary
@@ -635,10 +732,12 @@ for h in widths:
 # * Against exact values: compare with the same estimator's exact value at your $n\beta$ and $\gamma$, not only with
 #   $\lambda$ (multiplicity term $-(m-1)/\log n\beta$, localization); the rest is sampler bias.
 # * Choose $\varepsilon$ from the curvature the chains meet, $\varepsilon(\kappa_{\max}+\gamma) \approx 0.1$; an
-#   acceptance ≥ 0.9 is necessary, not sufficient; sweep $\varepsilon$ and $\gamma$ and report $\hat R$.
+#   acceptance ≥ 0.9 is necessary, not sufficient; sweep $\varepsilon$ and $\gamma$ and report $\hat R$. Or leave
+#   $\varepsilon$ to the library: full batch, MALA (exact at any step); minibatches, SGLD at a step of 2% first-order bias.
 # * On a trained network, an estimate is only as good as its stability under those sweeps.
 # * Trust a run only when its chains agree ($\hat R \le 1.1$), have enough draws (mean ESS ≥ 100), its step passes
-#   the acceptance bound (≥ 0.9) and halving the step moves the estimate by at most 3 combined SEs.
+#   the acceptance bound (≥ 0.9) and halving the step moves the estimate by at most 3 combined SEs; the library's
+#   `result.flags` check every estimate for these and more (divergence, drift, values above $d/2$, $\gamma$).
 
 # %% [markdown]
 # Check your whole notebook, hidden tests included, from the repository root: `.venv/bin/slt-course check my-work/l5_llc/l5_llc.ipynb`
