@@ -1,7 +1,8 @@
 """The LLC estimator on two research-size models, called as a researcher new to the library would.
 
-Two tanh MLPs, trained with Adam to a plateau, in float32 (what a researcher would use; float64
-gave the same estimates and flags at twice the cost):
+Two tanh MLPs, trained with Adam to a plateau, in float32: what a researcher would use, and on
+the regression model float64 gave the same estimate within its SE and the same flags, at twice
+the cost.
 
 - ``regression``: 4-32-32-1 (d = 1,249) on n = 5,000 synthetic points, y = f(x) + 0.1·N(0, 1),
   loss ½·mean((out − y)²), the Gaussian NLL with σ = 1 up to a constant.
@@ -12,8 +13,10 @@ Each is estimated with the defaults (full batch: MALA) and with ``batch_size=256
 issue's requirement: "Each gives no NaN and no flag on accuracy, and lands within 3 combined SE
 plus the bias bound of a run at ε/2 with 4× the steps, at the same nβ and γ."
 
-Minutes per case on one CPU thread: deselected by default, run with
-``pytest -m research tests/test_llc_research.py -s`` to see the numbers.
+About 5 minutes in all on one CPU thread (the full-batch cases about 2 minutes each, most of it the
+8000-step MALA reference): deselected by default, run with
+``pytest -m research tests/test_llc_research.py -s`` to see the numbers. The reference run is
+not required to be flag-free: it is the yardstick, and a gap to it is what the test measures.
 """
 
 import math
@@ -60,6 +63,10 @@ def _train(model, loss_fn, x, y, steps=TRAIN_STEPS, lr=1e-2):
     return history[-1]
 
 
+def _d(model):
+    return sum(p.numel() for p in model.parameters())
+
+
 def _half_mse(out, y):
     return 0.5 * ((out - y) ** 2).mean()
 
@@ -95,10 +102,6 @@ def digits():
     return model, loss_fn, (x, y)
 
 
-def _d(model):
-    return sum(p.numel() for p in model.parameters())
-
-
 def _timed(**kwargs):
     t = time.perf_counter()
     res = llc.estimate_llc(progress=False, **kwargs)
@@ -121,6 +124,7 @@ def test_research_model_estimate_agrees_with_a_finer_longer_run(request, problem
     model, loss_fn, data = request.getfixturevalue(problem)
     d = _d(model)
     res, wall = _timed(model=model, loss_fn=loss_fn, data=data, batch_size=batch_size)
+    print(f"\n{problem}, batch_size={batch_size}, before its reference run:\n" + _describe("default    ", res, wall), flush=True)
 
     # The reference: same nβ, γ and sampler, half the step and four times the steps (so twice the
     # Langevin time at a quarter of SGLD's step-size bias). Its own seed, so that the two runs'
@@ -141,6 +145,9 @@ def test_research_model_estimate_agrees_with_a_finer_longer_run(request, problem
             failures.append(f"{label}: non-finite estimate {r.llc} ± {r.se}")
         if r.llc > d / 2:
             failures.append(f"{label}: λ̂ = {r.llc:.4g} above d/2 = {d / 2:g}")
+        # An infinite (unstable step) or NaN (λ̂ ≤ 0) bound would make the tolerance below meaningless.
+        if not math.isfinite(r.bias_bound):
+            failures.append(f"{label}: bias bound {r.bias_bound}")
     accuracy = ACCURACY_FLAGS & set(res.flags)
     if accuracy:
         failures.append(f"default: accuracy flags {sorted(accuracy)}")
