@@ -534,7 +534,9 @@ def test_choose_eps_feedback_blames_the_hessian_at_w_star_only_for_that_rule():
     other = lambda loss_fn, w_star, nbeta, gamma, draws: 3 * llc.choose_eps(loss_fn, w_star, nbeta, gamma, draws)
     wrong = [v for v in verdicts("llc.choose_eps", other, "visible") if v.message]
     assert wrong and not any("Hessian at w* alone" in v.message for v in wrong)
-    assert any("a curvature below the largest the chains meet" in v.message for v in wrong)
+    # a rule 3 times too large: the feedback names the product it makes and both ways to get there, not only one
+    assert any("ε(κ_max + γ) = 0.3 with the largest curvature the chains meet" in v.message
+               and "the product you aim for" in v.message for v in wrong)
 
 
 def test_choose_eps_false_failure_rate():

@@ -575,8 +575,9 @@ def _eps_judge(case, expected, got):
             why += (". It is what the Hessian at w* alone gives: at a singular w* it is degenerate, and the "
                     "curvature grows away from w*; measure it where the chains go, at the draws")
         elif got > expected:
-            why += (". It corresponds to a curvature below the largest the chains meet: take the largest curvature "
-                    "of nβL (plus γ) over w* and all the draws")
+            why += (f". It makes ε(κ_max + γ) = {a:.2g} with the largest curvature the chains meet: either your "
+                    "curvature is below that one (take the largest curvature of nβL, plus γ, over w* and all the "
+                    "draws), or the product you aim for is above what keeps the bias at a few percent")
     else:
         why = ("too small: in the fixed budget the chains have not relaxed (the slowest direction needs "
                "≈ 1/(ε(κ_min + γ)) steps), so the estimate is low; R̂ > 1 says so too")
