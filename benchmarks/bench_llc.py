@@ -162,7 +162,7 @@ def main():
         res, dt = ours(pr, args, steps, device)
         rate = args.chains * steps / dt
         row = dict(name=pr.name, lam=pr.lam, ref=ref, ref_se=ref_se, how=how, steps=steps, llc=res.llc, se=res.se,
-                   rhat=res.rhat, dt=dt, rate=rate, acc=llc._nanmean(res.acceptance), div=int(res.diverged.sum()),
+                   rhat=res.rhat, dt=dt, rate=rate, acc=float(res.acceptance.nanmean()), div=int(res.diverged.sum()),
                    flags=",".join(res.flags) or "none")
         auto, auto_dt = ours(pr, args, steps, device, defaults=True)
         row.update(auto=auto.llc, auto_se=auto.se, auto_dt=auto_dt, auto_how=f"{auto.sampler.upper()} ε = {auto.eps:.2g}",

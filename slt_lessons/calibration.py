@@ -106,15 +106,14 @@ def sweep_llc(model, loss_fn=None, data=None, *, eps_values, gamma_values, n_ste
         raise ValueError("eps_values and gamma_values must be non-empty sequences")
     grid = [(g, e) for g in gamma_values for e in sorted(eps_values)]
     rows, d = [], None
-    bar = steps(len(grid), progress, "sweep")
-    for i in bar:
+    for i in steps(len(grid), progress, "sweep"):
         gamma, eps = grid[i]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # the flags are recorded in the row
             r = llc.estimate_llc(model, loss_fn, data, eps=eps, gamma=gamma, sampler="sgld", n_steps=n_steps,
                                  n_chains=n_chains, acceptance_every=acceptance_every, progress=False,
                                  check_gamma=False, **kwargs)
-        accept = llc._nanmean(r.acceptance) if r.acceptance is not None else math.nan
+        accept = float(r.acceptance.nanmean()) if r.acceptance is not None else math.nan
         rows.append(SweepRow(eps, gamma, r.llc, r.se, accept, r.rhat, int(r.diverged.sum()), dict(r.flags)))
         d = r.settings["d"]
     settled = [r for r in rows if r.ok and r.accept >= min_accept]

@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["chain_generators", "block_steps", "draw_block", "positive_int", "steps"]
+__all__ = ["chain_indices", "chain_generators", "block_steps", "draw_block", "positive_int", "steps"]
+
+
+def chain_indices(n_chains, chains=None) -> list[int]:
+    """The chain indices a sampler runs: ``chains`` if given (non-negative ints), else ``range(n_chains)``."""
+    chains = list(range(positive_int("n_chains", n_chains))) if chains is None else list(chains)
+    if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
+        raise ValueError(f"chains must be non-negative ints, got {chains!r}")
+    return chains
 
 
 def chain_generators(seed: int, chains, device) -> list[torch.Generator]:

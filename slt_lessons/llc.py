@@ -191,8 +191,8 @@ class LLCResult:
     ``llc`` and ``se``: the mean over the chains that did not diverge, and its standard error:
     √(Σ_c var_c/ESS_c)/C from each chain's trace variance and effective sample size, or the SD of
     the chains' means over √C if that is larger (short runs of a singular posterior underestimate
-    their autocorrelation; the chains' disagreement does not). ``per_chain``, ``ess``: per chain. ``diverged``: a boolean mask; ``divergence``: why.
-    ``losses``: the full (C, T) loss traces, burn-in included (excluded from the estimate), NaN
+    their autocorrelation; the chains' disagreement does not). ``per_chain``, ``ess``: per chain.
+    ``diverged``: a boolean mask; ``divergence``: why. ``losses``: the full (C, T) loss traces, burn-in included (excluded from the estimate), NaN
     after a diverged chain stopped. ``sampler``, ``eps``, ``gamma``: what was run (``eps`` the
     median over chains for MALA, which tunes it per chain); ``bias_bound``: the relative
     step-size bias it allows (0 for MALA, which is exact). ``flags``: one message per reason
@@ -239,7 +239,7 @@ class LLCResult:
         lines.append(f"  {self.losses.shape[1]} steps{more}, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
         if self.acceptance is not None and self.acceptance.numel():
             what = "MALA acceptance" if self.sampler == "mala" else "MALA acceptance of SGLD proposals"
-            lines.append(f"  {what} (chains that did not diverge): {_nanmean(self.acceptance):.3f}")
+            lines.append(f"  {what} (chains that did not diverge): {float(self.acceptance.nanmean()):.3f}")
         if self.gamma_check is not None:
             g = self.gamma_check
             lines.append(f"  at γ/2 = {g['gamma']:.3g}: {g['llc']:.4g} ± {g['se']:.2g}")
@@ -482,8 +482,7 @@ class _Run:
         pilot = mala.sample_mala(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self._mala_eps0(),
                                  n_steps=steps, chains=[c + 1000 for c in chains[:4]], seed=self.seed,
                                  adapt_steps=steps // 2, target_accept=TARGET_ACCEPT)
-        init = float(self.target.full_loss(self.target.w_star[None])[0])
-        lam = self.nbeta * float((pilot.losses[:, steps // 2:] - init).mean())
+        lam = self.nbeta * float((pilot.losses[:, steps // 2:] - self.init_loss).mean())
         curv, a_max = self._bias_terms(pilot.final)
         eps = 0.5 / a_max
         if lam > 0 and curv > 0:
@@ -510,8 +509,8 @@ class _Run:
             if eps is None:
                 eps = self._sgld_eps(chains)
             elif self.batch_size is not None:
-                _minibatch_noise_sd = _minibatch_noise(target, target.w_star[None], self.batch_size, self.seed)[1]
-                self.loss_sd = float(_minibatch_noise_sd.max())  # for the divergence threshold
+                loss_sd = _minibatch_noise(target, target.w_star[None], self.batch_size, self.seed)[1]
+                self.loss_sd = float(loss_sd.max())  # for the divergence threshold
             self.used_eps = float(eps)
             self.run = self._sgld(None, self.n_steps)
         self.losses = self.run.losses
@@ -535,7 +534,6 @@ class _Run:
         else:
             self.run = self._sgld(self.run, more)
             self.stopped = torch.where(self.stopped < T, self.stopped, self.run.stopped + T)
-            self.run.stopped = torch.where(self.stopped < T + more, -1, more)  # as a next resume expects
             if self.acceptance is not None and self.acceptance_every:
                 self.acceptance = torch.cat([self.acceptance, self.run.acceptance], 1)
         self.losses = torch.cat([self.losses, self.run.losses], 1)
@@ -555,6 +553,7 @@ class _Run:
             curv, a_max = self._bias_terms(final[stopped == T])
 
         y = nbeta * (losses[:, burn_in:] - init_loss)
+        per_chain = llc_from_losses(losses, init_loss, nbeta, burn_in)  # NaN for a stopped chain
         diverged = stopped < T
         divergence = [f"chain {chains[c]}: diverged at step {int(stopped[c])} (NaN/inf, or nβ(L − L(w*)) above "
                       f"{10 * max(d / 2, 10):.3g}); stopped and left out" for c in diverged.nonzero().flatten().tolist()]
@@ -563,11 +562,10 @@ class _Run:
         k = int(good.sum())
         if k:
             ess[good] = torch.stack([diagnostics.effective_sample_size(yc) for yc in y[good]])
-            per_chain_good = y[good].mean(1)
-            llc_mean = float(per_chain_good.mean())
+            llc_mean = float(per_chain[good].mean())
             se = float(torch.sqrt((y[good].var(1) / ess[good]).sum()) / k)
             if k > 1:  # chains that disagree more than their ESS says: the spread of their means is the honest SE
-                se = max(se, float(per_chain_good.std() / math.sqrt(k)))
+                se = max(se, float(per_chain[good].std() / math.sqrt(k)))
             rhat = float(diagnostics.split_rhat(y[good])) if k > 1 else math.nan
         else:
             llc_mean = se = rhat = math.nan
@@ -578,7 +576,6 @@ class _Run:
                 bias = used_eps * curv / (8 * llc_mean) / (1 - used_eps * a_max / 4)
             else:
                 bias = math.nan  # no relative bias of an estimate ≤ 0 (not at a minimum: flagged below)
-        per_chain = torch.where(good, y.nan_to_num(0).mean(1), y.new_tensor(math.nan))
         if acceptance is not None and acceptance.numel():
             acceptance = torch.where(good[:, None], acceptance, acceptance.new_tensor(math.nan))
 
@@ -623,6 +620,17 @@ class _Run:
         )
 
 
+def _hvp(target, W, v):
+    """∇²L_n(W[c]) v[c] for every chain c, ``(C, d)``; None for a loss that is linear in w."""
+    with torch.enable_grad():
+        Wg = W.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(target.loss(Wg, None).sum(), Wg, create_graph=True)
+        if not grad.requires_grad:
+            return None
+        (hv,) = torch.autograd.grad((grad * v).sum(), Wg, allow_unused=True)
+    return None if hv is None else hv.detach()
+
+
 def _top_curvature(target, W, iters=20):
     """|largest eigenvalue| of ∇²L_n at each row of W, ``(C,)``: power iteration on Hessian-vector products."""
     g = torch.Generator(device=W.device).manual_seed(0)
@@ -630,15 +638,10 @@ def _top_curvature(target, W, iters=20):
     v = v / v.norm(dim=-1, keepdim=True)
     norm = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
     for _ in range(iters):
-        with torch.enable_grad():
-            Wg = W.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(target.loss(Wg, None).sum(), Wg, create_graph=True)
-            if not grad.requires_grad:  # a loss that is linear in w
-                return norm
-            (hv,) = torch.autograd.grad((grad * v).sum(), Wg, allow_unused=True)
-        if hv is None:
+        hv = _hvp(target, W, v)
+        if hv is None:  # a loss that is linear in w
             return norm
-        hv = hv.detach().nan_to_num(0)
+        hv = hv.nan_to_num(0)
         norm = hv.norm(dim=-1)
         v = hv / norm.clamp_min(torch.finfo(W.dtype).tiny)[:, None]
     return norm
@@ -650,12 +653,9 @@ def _hessian_trace(target, W, probes=8):
     total = torch.zeros(W.shape[0], dtype=W.dtype, device=W.device)
     for _ in range(probes):
         v = torch.randint(0, 2, W.shape, generator=g, device=W.device).to(W.dtype) * 2 - 1
-        with torch.enable_grad():
-            Wg = W.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(target.loss(Wg, None).sum(), Wg, create_graph=True)
-            hv = torch.autograd.grad((grad * v).sum(), Wg, allow_unused=True)[0] if grad.requires_grad else None
+        hv = _hvp(target, W, v)
         if hv is not None:
-            total += (hv.detach() * v).sum(-1)
+            total += (hv * v).sum(-1)
     return total / probes
 
 
@@ -686,8 +686,3 @@ def _drift(y):
     var_d = 2 * resid.var(1) / (ess / 3)
     D = float((y[:, -third:].mean(1) - y[:, :third].mean(1)).mean())
     return D, float(var_d.sum().sqrt() / k)
-
-
-def _nanmean(t):
-    t = t[torch.isfinite(t)]
-    return float(t.mean()) if t.numel() else math.nan

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from slt_lessons.chains import block_steps, chain_generators, draw_block, positive_int, steps
+from slt_lessons.chains import block_steps, chain_generators, chain_indices, draw_block, positive_int, steps
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
 
@@ -87,8 +87,9 @@ def sample_mala(
     median of the chains' steps: a chain that tuned its step in a flatter region than it goes on
     to explore does not get stuck (its draws then depend on the other chains through ε).
     ``resume`` continues an earlier run for ``n_steps`` more steps, from its states, generators
-    and (tuned) steps, without adapting: together the two runs are one longer run. 0.574 is optimal for MALA in high dimensions
-    (Roberts & Rosenthal 1998, JRSS B 60(1)). Discard at least the adaptation steps as burn-in.
+    and (tuned) steps, without adapting: together the two runs are one longer run. 0.574 is
+    optimal for MALA in high dimensions (Roberts & Rosenthal 1998, JRSS B 60(1)). Discard at
+    least the adaptation steps as burn-in.
     """
     nbeta, eps0 = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (math.isfinite(gamma) and gamma >= 0):
@@ -96,9 +97,7 @@ def sample_mala(
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must be in (0, 1), got {target_accept!r}")
     positive_int("n_steps", n_steps)
-    chains = list(range(positive_int("n_chains", n_chains))) if chains is None else list(chains)
-    if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
-        raise ValueError(f"chains must be non-negative ints, got {chains!r}")
+    chains = chain_indices(n_chains, chains)
     C, d, w_star = len(chains), target.d, target.w_star
     gens = chain_generators(seed, chains, w_star.device) if resume is None else resume.gens
     W = w_star.expand(C, d).clone() if resume is None else resume.final.clone()

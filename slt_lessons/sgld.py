@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from slt_lessons import mala, sgld  # the exercises call each other through their module, as in the lessons
-from slt_lessons.chains import block_steps, chain_generators, draw_block, positive_int, steps
+from slt_lessons.chains import block_steps, chain_generators, chain_indices, draw_block, positive_int, steps
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
 
@@ -178,9 +178,7 @@ def sample_sgld(
         raise ValueError(f"gamma must be a non-negative finite number, got {gamma!r}")
     if not isinstance(n_steps, int) or n_steps < 1:
         raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
-    chains = list(range(positive_int("n_chains", n_chains))) if chains is None else list(chains)
-    if not chains or any(not isinstance(c, int) or c < 0 for c in chains):
-        raise ValueError(f"chains must be non-negative ints, got {chains!r}")
+    chains = chain_indices(n_chains, chains)
     if batch_size is not None:
         if not target.has_data:
             raise ValueError("batch_size needs data; this target is a potential")

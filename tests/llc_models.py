@@ -20,28 +20,19 @@ GAMMA = 1.0
 N_CHAINS, N_STEPS = 8, 4000
 
 
-def _rrr(M, H, N):
-    shapes = [(H, M), (N, H)]
-
-    def potential(W):
-        A, B = potentials._split(W, shapes)
-        return 0.5 * ((B @ A) ** 2).sum((-2, -1))
-
-    return potential
-
-
 def models():
     """name -> (potential, w_star, n, steps): the test runs ``steps`` with a quarter as burn-in (the stiff
     model mixes slower: its flat directions relax in ~1/(εγ) steps and its ε is 12 times smaller)."""
     dln = potentials.deep_linear_network(device="cpu")
     A0 = torch.randn(3, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     rrr_local_w = torch.cat([A0.reshape(-1), torch.zeros(15, dtype=torch.float64)])
-    zeros = torch.zeros(3 * 4 + 8 * 3, dtype=torch.float64)
+    rrr = potentials.reduced_rank_regression(4, 3, 8, device="cpu")  # ½‖BA‖², sampled at the origin
+    rrr_555 = potentials.reduced_rank_regression(5, 3, 5, device="cpu")
     return {
         "dln": (dln.model, dln.w_star, 1000, N_STEPS),
-        "rrr_origin": (_rrr(4, 3, 8), zeros, 1000, N_STEPS),
-        "rrr_local": (_rrr(5, 3, 5), rrr_local_w, 1000, N_STEPS),
-        "rrr_stiff": (_rrr(4, 3, 8), zeros, 100_000, 2 * N_STEPS),
+        "rrr_origin": (rrr.model, rrr.w_star, 1000, N_STEPS),
+        "rrr_local": (rrr_555.model, rrr_local_w, 1000, N_STEPS),
+        "rrr_stiff": (rrr.model, rrr.w_star, 100_000, 2 * N_STEPS),
     }
 
 
