@@ -91,6 +91,15 @@ class CheckResult:
                 lines.extend("          " + line for line in v.message.splitlines())
         return "\n".join(lines)
 
+    def without_details(self) -> str:
+        """The report with each case's verdict and label only: what a learner may see of the hidden
+        suite (its expected values would give the cases away to next year's class)."""
+        lines = str(self).splitlines()[:1]
+        lines += [("  ok    " if v.message is None else "  WRONG ") + v.label for v in self.verdicts]
+        if not self.passed:
+            lines.append("          (the hidden cases' inputs and expected values are not shown)")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         return f"<CheckResult {self.exercise_id} ({self.suite}): {self.n_passed}/{len(self.verdicts)} cases correct>"
 

@@ -43,11 +43,66 @@ def _grade(args) -> int:
     from slt_lessons.course.engine import Limits
 
     limits = Limits(exercise_s=args.exercise_timeout, submission_s=args.submission_timeout)
-    grades = grading.grade(repo, root, args.assignment, workers=args.workers, limits=limits,
+    grades = grading.grade(repo, root, args.assignment, students=args.student, workers=args.workers, limits=limits,
                            sandbox=_sandbox(args), log=lambda line: print(line, flush=True))
     print(grading.table(grades))
-    print(f"\ngrades written to {root / 'grades.csv'}")
+    print(f"\ngradebook updated; grades exported to {root / 'grades.csv'}; the instructor's reports (hidden "
+          f"cases in full) are in {root / 'reports'}.\nFeedback for the learners: slt-course nbgrader "
+          "generate_feedback <assignment> --force, then release_feedback <assignment>")
     return 0
+
+
+# nbgrader's verbs that a student runs: on a machine the whole class shares as one user, each
+# student needs a cache of their own, or fetch_feedback fetches everyone's feedback
+STUDENT_VERBS = ("fetch_assignment", "fetch", "submit", "fetch_feedback", "list")
+
+
+def _student_of(argv: list[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        for flag in ("--student", "--CourseDirectory.student_id"):
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+            if arg == flag and i + 1 < len(argv):
+                return argv[i + 1]
+    return None
+
+
+def nbgrader_command(root: Path, argv: list[str]) -> list[str]:
+    """The nbgrader command line for ``slt-course nbgrader ARGV``: a student verb given
+    ``--student`` (and no ``--Exchange.cache``) gets that student's own cache in the class folder."""
+    argv = list(argv)
+    student = _student_of(argv)
+    if argv and argv[0] in STUDENT_VERBS and student and not any(a.startswith("--Exchange.cache") for a in argv):
+        argv.append(f"--Exchange.cache={root / 'student-caches' / student}")
+    return [sys.executable, "-m", "nbgrader", *argv]
+
+
+def _nbgrader(args) -> int:
+    import subprocess
+
+    from slt_lessons.course.paths import nbgrader_environment, prepare_root
+
+    repo = find_repo()
+    root = prepare_root(repo, instructor_root(repo, args.root))
+    if not args.args:
+        print("usage: slt-course nbgrader VERB [ARGS]  (any nbgrader command, run on the class folder "
+              f"{root})", file=sys.stderr)
+        return 2
+    return subprocess.call(nbgrader_command(root, args.args), env=nbgrader_environment(root))
+
+
+def _formgrader(args) -> int:
+    import subprocess
+
+    from slt_lessons.course.paths import nbgrader_environment, prepare_root
+
+    repo = find_repo()
+    root = prepare_root(repo, instructor_root(repo, args.root))
+    lab = Path(sys.executable).parent / "jupyter-lab"
+    print(f"JupyterLab on the class folder {root}: nbgrader's formgrader is in its Nbgrader menu, "
+          "or at /formgrader", flush=True)
+    return subprocess.call([str(lab), f"--ServerApp.root_dir={root}", *args.args], cwd=root,
+                           env=nbgrader_environment(root))
 
 
 def _sandbox(args):
@@ -114,11 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("grade", help="instructor: grade submitted/ (each submission in a sandbox), record in nbgrader's gradebook, write grades.csv")
     p.add_argument("--root", help="instructor course root (default $SLT_COURSE_ROOT or <repo>/.instructor)")
     p.add_argument("--assignment", nargs="+", help="grade only these assignments")
+    p.add_argument("--student", nargs="+", help="grade only these students' submissions (the other rows stay as they are)")
     p.add_argument("--workers", type=int, default=1, help="submissions graded at a time (default 1)")
     p.add_argument("--exercise-timeout", type=float, default=120.0, help="seconds per learner cell, and per exercise's recording (default 120)")
     p.add_argument("--submission-timeout", type=float, default=900.0, help="hard bound per submission (default 900)")
     _sandbox_options(p, "the submissions")
     p.set_defaults(func=_grade)
+
+    root_help = "class folder (default $SLT_COURSE_ROOT or <repo>/.instructor)"
+    p = sub.add_parser("nbgrader", help="run any nbgrader command on the class folder, from any folder, "
+                       "with this environment (e.g. slt-course nbgrader release_assignment l1_posteriors)")
+    p.add_argument("--root", help=root_help)
+    p.add_argument("args", nargs=argparse.REMAINDER, help="the nbgrader verb and its arguments")
+    p.set_defaults(func=_nbgrader)
+
+    p = sub.add_parser("formgrader", help="JupyterLab on the class folder, with nbgrader's formgrader "
+                       "(other arguments go to jupyter lab, e.g. --no-browser)")
+    p.add_argument("--root", help=root_help)
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_formgrader)
 
     p = sub.add_parser("demo", help="grade the reference and the untouched version of every assignment")
     p.add_argument("--root", help="course root to use (default <repo>/.instructor-demo, wiped first)")
@@ -129,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", action="store_true")
     p.set_defaults(func=_exercises)
 
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest and args.func not in (_nbgrader, _formgrader):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if rest:  # options for nbgrader or jupyter lab, which argparse does not know
+        args.args = list(args.args) + rest
     use_this_environment()
     try:
         return args.func(args)

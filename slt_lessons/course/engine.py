@@ -57,8 +57,13 @@ class ExerciseGrade:
     grade_id: str
     points: float
     max_points: float
-    feedback: str
+    feedback: str                # for the instructor: every case in full, hidden ones included
     seconds: float = 0.0  # time its recording took in the kernel
+    learner_feedback: str | None = None  # for the learner: hidden cases by label and verdict only (None: as feedback)
+
+    @property
+    def for_learner(self) -> str:
+        return self.feedback if self.learner_feedback is None else self.learner_feedback
 
 
 @dataclass
@@ -75,12 +80,13 @@ class SubmissionGrade:
     def max_score(self) -> float:
         return sum(e.max_points for e in self.exercises)
 
-    def feedback_text(self) -> str:
+    def feedback_text(self, learner: bool = False) -> str:
+        """The report of every exercise; ``learner=True``: without the hidden cases' values."""
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points", ""]
         lines += [f"NOTE: {n}" for n in self.notes]
         for e in self.exercises:
             lines.append(f"[{e.points:g}/{e.max_points:g}] {e.exercise_id}")
-            lines.extend("    " + l for l in e.feedback.splitlines())
+            lines.extend("    " + l for l in (e.for_learner if learner else e.feedback).splitlines())
         return "\n".join(lines) + "\n"
 
 
@@ -264,20 +270,22 @@ def _run_submission(plan: Plan, reading, folder: Path, limits: Limits, sandbox: 
     return recorded, seconds, session
 
 
-def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str]:
+def _verdict(ex_id: str, data: dict, suites=registry.SUITES) -> tuple[bool, str, str]:
+    """Passed?, the full report, and the report a learner may see (hidden cases without details)."""
     if data.get("missing"):
-        return False, "no answer: the function is not defined after running your cells"
+        return (False, *["no answer: the function is not defined after running your cells"] * 2)
     if data.get("not_callable"):
-        return False, "your cells define the name, but not as a function"
+        return (False, *["your cells define the name, but not as a function"] * 2)
     if data.get("called_reference"):
-        return False, ("your function calls the course's reference implementation of this exercise; "
-                       "write it yourself (other exercises' library functions are fine, as long as they do not call this one's)")
-    texts, ok = [], True
+        return (False, *["your function calls the course's reference implementation of this exercise; write it "
+                         "yourself (other exercises' library functions are fine, as long as they do not call this one's)"] * 2)
+    texts, learner, ok = [], [], True
     for suite in suites:
         result = judge(ex_id, data[suite], suite)
         ok &= result.passed
         texts.append(str(result))
-    return ok, "\n".join(texts)
+        learner.append(result.without_details() if suite == "hidden" else str(result))
+    return ok, "\n".join(texts), "\n".join(learner)
 
 
 def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: Limits = Limits(),
@@ -304,30 +312,34 @@ def grade_submission(repo: Repo, assignment: str, path: Path | None, *, limits: 
     recorded, seconds, session = _run_submission(plan, reading, Path(path).parent, limits, sandbox)
     result = SubmissionGrade(assignment, notes=reading.notes + session.notes)
     passed: dict[str, bool] = {}
-    texts: dict[str, str] = {}
+    texts: dict[str, tuple[str, str]] = {}
     for p in plan.exercises:
         data = recorded.get(p.exercise_id)
         if isinstance(data, dict):
             try:
-                ok, text = _verdict(p.exercise_id, data, suites)
+                ok, text, learner = _verdict(p.exercise_id, data, suites)
             except Exception as exc:  # a malformed recording must not stop the other exercises
                 ok, text = False, f"the recorded results could not be judged ({type(exc).__name__}: {exc})"
+                learner = text
         else:
             ok, text = False, str(data)
+            learner = text
         broken = session.broken.get(p.exercise_id, [])
         passed[p.exercise_id] = ok and not broken
-        texts[p.exercise_id] = "\n".join(broken + session.raised.get(p.exercise_id, []) + [text])
+        before = broken + session.raised.get(p.exercise_id, [])
+        texts[p.exercise_id] = ("\n".join(before + [text]), "\n".join(before + [learner]))
     names = {p.exercise_id: p.function_name for p in plan.exercises}
     for p in plan.exercises:
-        text = texts[p.exercise_id]
+        text, learner = texts[p.exercise_id]
         data = recorded.get(p.exercise_id)
         failed_deps = [d for d in (data.get("calls", []) if isinstance(data, dict) else [])
                        if d in passed and not passed[d]]
         if not passed[p.exercise_id] and failed_deps:
-            text = "\n".join(f"NOTE: your function calls your `{names[d]}` ({d}), which did not pass its checks: "
-                             "fix that one first" for d in failed_deps) + "\n" + text
+            note = "\n".join(f"NOTE: your function calls your `{names[d]}` ({d}), which did not pass its checks: "
+                             "fix that one first" for d in failed_deps) + "\n"
+            text, learner = note + text, note + learner
         result.exercises.append(ExerciseGrade(p.exercise_id, p.grade_id, p.points if passed[p.exercise_id] else 0.0,
-                                              p.points, text, round(seconds.get(p.exercise_id, 0.0), 3)))
+                                              p.points, text, round(seconds.get(p.exercise_id, 0.0), 3), learner))
     return result
 
 

@@ -1,15 +1,17 @@
 """``slt-course grade`` (the robust engine) and ``slt-course demo`` (plain nbgrader autograde).
 
-The instructor root (``--root``, ``$SLT_COURSE_ROOT``, default ``<repo>/.instructor``) holds
-nbgrader's state: ``submitted/<student>/<assignment>/<assignment>.ipynb`` in; the gradebook
-(sqlite at an absolute path, or ``$SLT_DB_URL``), ``grades.csv`` and ``feedback/`` (or nbgrader's
-``autograded/``) out. Both paths share how submissions are found, checked and recorded.
+The class folder (``--root``, ``$SLT_COURSE_ROOT``, default ``<repo>/.instructor``) holds
+nbgrader's state: ``submitted/<student>/<assignment>/`` in (as ``nbgrader collect`` leaves it, its
+``timestamp.txt`` included); out go the gradebook (sqlite at an absolute path, or ``$SLT_DB_URL``),
+``autograded/<student>/<assignment>/<assignment>.ipynb`` (the graded copy that nbgrader's
+formgrader and ``generate_feedback`` read, as after ``nbgrader autograde``), ``grades.csv``
+(nbgrader's own export, every student of the gradebook for every assignment) and
+``reports/<student>/<assignment>/`` (the instructor's full report: hidden cases included).
+Both paths share how submissions are found, checked and recorded.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import shutil
 import subprocess
@@ -19,29 +21,52 @@ from pathlib import Path
 
 import nbformat
 
-from slt_lessons.course.paths import CourseError, Repo, use_this_environment
+from slt_lessons.course.paths import CourseError, Repo, nbgrader_environment, prepare_root
 
 
 @dataclass(frozen=True)
 class Grade:
     student: str
     assignment: str
-    score: float
+    score: float             # after the late-submission penalty, as nbgrader's export computes it
     max_score: float
+    late_penalty: float = 0.0
+    overridden: bool = False  # a score set by hand (formgrader) counts instead of the autograder's
+
+
+def db_url(root: Path) -> str:
+    return os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
 
 
 def _nbgrader(repo: Repo, root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-    use_this_environment()
-    env = dict(os.environ, SLT_COURSE_ROOT=str(root))
-    env.pop("SLT_FAST", None)
+    prepare_root(repo, root)
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    return subprocess.run(cmd, cwd=repo.course, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=root, env=nbgrader_environment(root), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _registered(root: Path, assignment: str, plan) -> bool:
+    """Whether the gradebook already holds ``assignment`` with the graded cells of ``plan``."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url(root)) as gb:
+        try:
+            a = gb.find_assignment(assignment)
+        except MissingEntry:
+            return False
+        cells = {(g.name, float(g.max_score)) for nb in a.notebooks for g in nb.grade_cells}
+    return cells == {(f"{p.grade_id}-test", p.points) for p in plan.exercises}
 
 
 def register_assignments(repo: Repo, root: Path, assignments: list[str]) -> None:
-    """Put each assignment's source notebook into the gradebook (nbgrader generate_assignment)."""
-    root.mkdir(parents=True, exist_ok=True)
+    """Put each assignment's source notebook into the gradebook (nbgrader generate_assignment),
+    unless it is there already: regenerating would touch a released assignment and its due date."""
+    from slt_lessons.course.notebook import lesson_plan
+
+    prepare_root(repo, root)
     for a in assignments:
+        if _registered(root, a, lesson_plan(nbformat.read(repo.source_notebook(a), as_version=4))):
+            continue
         res = _nbgrader(repo, root, "generate_assignment", a, "--force")
         if res.returncode != 0:
             raise CourseError(f"nbgrader generate_assignment {a} failed:\n{res.stdout[-3000:]}{res.stderr[-3000:]}")
@@ -54,27 +79,34 @@ def autograde(repo: Repo, root: Path, assignment: str, log=print) -> None:
         log("\n".join(line for line in res.stderr.splitlines() if "ERROR" in line or "WARNING" in line)[-3000:])
 
 
-def read_grades(root: Path, db_url: str | None = None) -> list[Grade]:
-    """Every (student, assignment) score from the gradebook."""
+def read_grades(root: Path) -> list[Grade]:
+    """Every submission's score from the gradebook (after its late penalty, as nbgrader exports it)."""
     from nbgrader.api import Gradebook
 
-    url = db_url or os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
     grades = []
-    with Gradebook(url) as gb:
+    with Gradebook(db_url(root)) as gb:
         for assignment in gb.assignments:
             for sub in assignment.submissions:
-                grades.append(Grade(sub.student.id, assignment.name, float(sub.score), float(sub.max_score)))
+                penalty = float(sub.late_submission_penalty or 0.0)
+                overridden = any(g.manual_score is not None for nb in sub.notebooks for g in nb.grades)
+                grades.append(Grade(sub.student.id, assignment.name, max(0.0, float(sub.score) - penalty),
+                                    float(sub.max_score), penalty, overridden))
     return sorted(grades, key=lambda g: (g.assignment, g.student))
 
 
-def write_csv(grades: list[Grade], path: Path) -> None:
-    """``grades`` as CSV, replacing ``path`` atomically."""
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["assignment", "student", "score", "max_score"])
-    for g in grades:
-        w.writerow([g.assignment, g.student, f"{g.score:g}", f"{g.max_score:g}"])
-    _write_atomically(path, buf.getvalue())
+def export_csv(root: Path) -> Path:
+    """``root/grades.csv`` by nbgrader's own CSV export (the file ``slt-course nbgrader export``
+    writes, with the same rows: every student of the gradebook for every assignment, 0 where
+    nothing was submitted), replaced atomically."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    dest = root / "grades.csv"
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    with Gradebook(db_url(root)) as gb:
+        CsvExportPlugin(to=str(tmp)).export(gb)
+    os.replace(tmp, dest)
+    return dest
 
 
 def table(grades: list[Grade]) -> str:
@@ -88,8 +120,13 @@ def table(grades: list[Grade]) -> str:
         cells = []
         for s in students:
             g = by.get((a, s))
-            cells.append(f"{'-':>12}" if g is None else f"{f'{g.score:g}/{g.max_score:g}':>12}")
+            mark = ("*" if g is not None and g.overridden else "") + ("L" if g is not None and g.late_penalty else "")
+            cells.append(f"{'-':>12}" if g is None else f"{f'{g.score:g}/{g.max_score:g}{mark}':>12}")
         rows.append(f"{a:<{w}}  " + "  ".join(cells))
+    if any(g.overridden for g in grades):
+        rows.append("* a score set by hand (formgrader) counts instead of the autograder's")
+    if any(g.late_penalty for g in grades):
+        rows.append("L late: the late-submission penalty is taken off")
     return "\n".join(rows)
 
 
@@ -99,7 +136,7 @@ def nbgrader_autograde_all(repo: Repo, root: Path, assignments: list[str] | None
     for a in names:
         log(f"autograding {a} ...")
         autograde(repo, root, a, log)
-    return _export(root, names)
+    return _export(root)
 
 
 def submit(root: Path, student: str, assignment: str, notebook: Path) -> None:
@@ -178,13 +215,14 @@ def _choose_notebook(repo: Repo, assignment: str, folder: Path) -> tuple[Path | 
                   f"{best.name} was graded, as the one holding most of {assignment}'s exercises"]
 
 
-def _submissions(root: Path, assignments: list[str] | None, known: list[str] | None = None) -> list[Submission]:
+def _submissions(root: Path, assignments: list[str] | None, known: list[str] | None = None,
+                 students: list[str] | None = None) -> list[Submission]:
     """Every folder submitted/<student>/<assignment>/, matched to an assignment (``known``:
     near misses of those names are matched too; without it, names are taken as they are)."""
     sub = root / "submitted"
     found = []
     for folder in sorted(sub.glob("*/*")) if sub.is_dir() else []:
-        if not folder.is_dir():
+        if not folder.is_dir() or (students and folder.parent.name not in students):
             continue
         name, note = match_folder(folder.name, known) if known is not None else (folder.name, None)
         if assignments and name not in assignments:
@@ -193,14 +231,17 @@ def _submissions(root: Path, assignments: list[str] | None, known: list[str] | N
     return found
 
 
-def _prepare(repo: Repo, root: Path, subs: list[Submission], assignments: list[str] | None) -> list[str]:
+def _prepare(repo: Repo, root: Path, subs: list[Submission], assignments: list[str] | None,
+             students: list[str] | None = None) -> list[str]:
     """Check the submissions found and put their assignments into the gradebook; their names."""
     names = sorted({s.assignment for s in subs if s.assignment})
+    who = f" by {', '.join(students)}" if students else ""
     missing = sorted(set(assignments or []) - set(names))
     if missing:
-        raise CourseError(f"no submissions of {', '.join(missing)} under {root / 'submitted'}")
+        raise CourseError(f"no submissions of {', '.join(missing)}{who} under {root / 'submitted'}")
     if not names:
-        raise CourseError(f"no submissions under {root / 'submitted'} (expected submitted/<student>/<assignment>/<assignment>.ipynb)")
+        raise CourseError(f"no submissions{who} under {root / 'submitted'} "
+                          "(expected submitted/<student>/<assignment>/<assignment>.ipynb)")
     unknown = sorted(set(names) - set(repo.assignments()))
     if unknown:
         raise CourseError(f"submissions of unknown assignment(s): {', '.join(unknown)}")
@@ -208,11 +249,10 @@ def _prepare(repo: Repo, root: Path, subs: list[Submission], assignments: list[s
     return names
 
 
-def _export(root: Path, names: list[str]) -> list[Grade]:
-    """The gradebook's grades of these assignments, also written to ``root/grades.csv``."""
-    grades = [g for g in read_grades(root) if g.assignment in names]
-    write_csv(grades, root / "grades.csv")
-    return grades
+def _export(root: Path) -> list[Grade]:
+    """Every grade of the gradebook, also exported to ``root/grades.csv``."""
+    export_csv(root)
+    return read_grades(root)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -242,15 +282,18 @@ def sandbox_or_refuse(sandbox, log=print):
     return sandbox
 
 
-def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, workers: int = 1,
-          limits=None, sandbox=None, log=print) -> list[Grade]:
-    """Grade every submission under ``root/submitted`` with the robust engine, in the sandbox;
-    record the scores in nbgrader's gradebook, write per-exercise feedback and ``root/grades.csv``.
+def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, students: list[str] | None = None,
+          workers: int = 1, limits=None, sandbox=None, log=print) -> list[Grade]:
+    """Grade the submissions under ``root/submitted`` (all, or those of ``assignments`` by
+    ``students``) with the robust engine, in the sandbox; record them in nbgrader's gradebook,
+    write their graded copies and reports, and export ``root/grades.csv``.
 
     Submissions are graded ``workers`` at a time. Nothing is written until every submission's
     processes are gone; then the gradebook is updated in one transaction, by one writer, in a fixed
     order (so a parallel run records exactly what a serial one does), and the files are replaced
-    atomically. A submission that cannot be graded gets its own message; the others are graded.
+    atomically. Only the graded submissions' rows change: a score set by hand in formgrader stays
+    and is flagged for review, as ``nbgrader autograde`` does. A submission that cannot be graded
+    gets its own message; the others are graded. Returns every grade of the gradebook.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -259,15 +302,17 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
 
     limits = limits or engine.Limits()
     sandbox = sandbox_or_refuse(sandbox or Sandbox(), log)
-    subs = _submissions(root, assignments, repo.assignments())
+    subs = _submissions(root, assignments, repo.assignments(), students)
     for s in subs:
         if s.assignment is None:
             log(f"NOT GRADED: {s.folder.relative_to(root)}: the folder's name matches no assignment of this "
                 f"course ({', '.join(repo.assignments())}); rename it submitted/{s.student}/<assignment>/")
     subs = [s for s in subs if s.assignment]
-    names = _prepare(repo, root, subs, assignments)
+    _prepare(repo, root, subs, assignments, students)
+    penalty = late_penalty_rule(repo, root)
 
     def one(s: Submission):
+        nb = None
         try:
             nb, notes = _choose_notebook(repo, s.assignment, s.folder)
             result = engine.grade_submission(repo, s.assignment, nb, limits=limits, sandbox=sandbox)
@@ -277,22 +322,75 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, worke
             result = engine.zero_grade(s.assignment, plan, f"this submission could not be graded "
                                        f"({type(exc).__name__}: {exc}); tell your instructor")
         log(f"graded {s.student}/{s.assignment}: {result.score:g}/{result.max_score:g}")
-        return s, result
+        return s, result, nb
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, subs))
     # every kernel has stopped and every sandbox process is gone (Kernel.stop waits for that)
-    record_in_gradebook(root, [(s.student, s.assignment, r) for s, r in results])
-    for s, result in results:
-        out = root / "feedback" / s.student / s.assignment
-        _write_atomically(out / "feedback.txt", result.feedback_text())
+    stamps = {(s.student, s.assignment): submission_time(s.folder) for s, _, _ in results}
+    for (student, a), (when, problem) in stamps.items():
+        if problem:
+            log(f"NOTE: {student}/{a}: {problem}")
+    record_in_gradebook(root, [(s.student, s.assignment, r, stamps[s.student, s.assignment][0])
+                               for s, r, _ in results], penalty=penalty)
+    for s, result, nb in results:
+        write_graded_copy(repo, root, s.student, s.folder, result, nb)
+        out = root / "reports" / s.student / s.assignment
+        _write_atomically(out / "report.txt", "For the instructor: hidden cases in full (the learner's feedback "
+                          "omits their values).\n\n" + result.feedback_text())
         _write_atomically(out / "grades.json", engine.to_json(result))
-    return _export(root, names)
+    return _export(root)
 
 
-def record_in_gradebook(root: Path, results) -> None:
-    """Every (student, assignment, SubmissionGrade) into nbgrader's gradebook, in one transaction (sqlite or PostgreSQL): either
-    all of them are recorded or none is."""
+def submission_time(folder: Path):
+    """The submission time that ``nbgrader collect`` wrote (``timestamp.txt``), and a problem with
+    it if it cannot be read (None, None: there is none, as for a notebook copied in by hand)."""
+    from nbgrader.utils import parse_utc
+
+    path = folder / "timestamp.txt"
+    if not path.is_file():
+        return None, None
+    text = path.read_text(errors="replace").strip()
+    try:
+        return parse_utc(text), None
+    except Exception:
+        return None, f"its timestamp.txt ({text[:40]!r}) is not a time; the submission is recorded without one"
+
+
+def class_config(repo: Repo, root: Path):
+    """The nbgrader configuration of the class at ``root`` (course settings, then the class's own)."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    prepare_root(repo, root)
+    saved = os.environ.get("SLT_COURSE_ROOT")
+    try:  # the class file sets SLT_COURSE_ROOT for the course settings it loads
+        return PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
+    finally:
+        if saved is None:
+            os.environ.pop("SLT_COURSE_ROOT", None)
+        else:
+            os.environ["SLT_COURSE_ROOT"] = saved
+
+
+def late_penalty_rule(repo: Repo, root: Path):
+    """nbgrader's late-submission plugin as the class configures it (``AssignLatePenalties.plugin_class``,
+    default ``LateSubmissionPlugin``, whose ``penalty_method`` is ``none`` unless set)."""
+    from nbgrader.plugins import LateSubmissionPlugin
+    from traitlets.utils.importstring import import_item
+
+    config = class_config(repo, root)
+    cls = config.AssignLatePenalties.get("plugin_class", LateSubmissionPlugin)
+    return (import_item(cls) if isinstance(cls, str) else cls)(config=config)
+
+
+def record_in_gradebook(root: Path, results, penalty=None) -> None:
+    """Every (student, assignment, SubmissionGrade, submission time) into nbgrader's gradebook, in
+    one transaction (sqlite or PostgreSQL): either all of them are recorded or none is.
+
+    As ``nbgrader autograde`` records: the autograder's score of each graded cell, a score set by
+    hand kept (and the cell flagged as needing manual grading, so the instructor sees the two
+    disagree or agree), the submission time, and the late penalty of ``penalty`` (an nbgrader
+    ``LateSubmissionPlugin``; none without one), at most the notebook's score."""
     import warnings
 
     from nbgrader.api import Gradebook
@@ -301,22 +399,106 @@ def record_in_gradebook(root: Path, results) -> None:
     # "not in session" warning on every new submission
     warnings.filterwarnings("ignore", message=".*not in session.*")
 
-    url = os.environ.get("SLT_DB_URL") or f"sqlite:///{root / 'gradebook.db'}"
-    with Gradebook(url) as gb:
+    with Gradebook(db_url(root)) as gb:
         commit = gb.db.commit
         gb.db.commit = gb.db.flush  # nbgrader commits after each call; here everything commits once
         try:
-            for student, a, result in results:
+            for student, a, result, when in results:
                 gb.update_or_create_student(student)
-                gb.update_or_create_submission(a, student)
+                sub = gb.update_or_create_submission(a, student)
+                sub.timestamp = when
                 for ex in result.exercises:
                     g = gb.find_grade(f"{ex.grade_id}-test", a, a, student)
                     g.auto_score = ex.points
-                    g.manual_score = None
-                    g.needs_manual_grade = False
+                    g.needs_manual_grade = g.manual_score is not None
+                gb.db.flush()
+                notebook = gb.find_submission_notebook(a, a, student)
+                gb.db.refresh(notebook)  # its score sums the grades just written
+                notebook.late_submission_penalty = None
+                if penalty is not None and sub.total_seconds_late > 0:
+                    p = penalty.late_submission_penalty(student, notebook.score, sub.total_seconds_late)
+                    if p is not None:
+                        notebook.late_submission_penalty = min(max(float(p), 0.0), float(notebook.score))
             commit()
         except BaseException:
             gb.db.rollback()
             raise
         finally:
             gb.db.commit = commit
+
+
+def graded_notebook(source, submitted, result):
+    """The graded copy of a submission, as nbgrader's formgrader and ``generate_feedback`` read it:
+    the course source's cells, each answer cell replaced by the learner's cells that grading ran
+    for that exercise (helpers included, in their order), each test cell (hidden tests included;
+    feedback removes them) carrying the exercise's verdicts as its output, with the hidden cases
+    by label and verdict only."""
+    import copy
+
+    from slt_lessons.course import notebook
+
+    plan = notebook.lesson_plan(source)
+    reading = notebook.learner_cells(submitted, plan) if submitted is not None else notebook.Reading([], [], [])
+    mine: dict[str | None, list] = {}
+    for cell in reading.cells:
+        mine.setdefault(cell.owner, []).append(cell)
+    by_gid = {p.grade_id: p for p in plan.exercises}
+    graded = {e.grade_id: e for e in result.exercises}
+    out = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata))
+    if result.notes:
+        out.cells.append(nbformat.v4.new_markdown_cell("**Grading notes**\n\n" + "\n".join(f"- {n}" for n in result.notes)))
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id", "")
+        if cell.cell_type == "code" and meta.get("solution") and gid in by_gid:
+            cells = mine.pop(by_gid[gid].exercise_id, [])
+            name = by_gid[gid].function_name
+            answer = next((c for c in reversed(cells) if notebook.defines(c.source, name)), cells[-1] if cells else None)
+            for c in cells:
+                if c is not answer:
+                    out.cells.append(nbformat.v4.new_code_cell(c.source))
+            text = answer.source if answer else "# no answer to this exercise was found in the submission"
+            out.cells.append(nbformat.v4.new_code_cell(text, metadata=copy.deepcopy(cell.metadata)))
+        elif cell.cell_type == "code" and meta.get("grade") and gid.removesuffix("-test") in graded:
+            e = graded[gid.removesuffix("-test")]
+            report = f"{e.points:g} / {e.max_points:g} points\n{e.for_learner}\n"
+            out.cells.append(nbformat.v4.new_code_cell(cell.source, metadata=copy.deepcopy(cell.metadata),
+                                                       outputs=[nbformat.v4.new_output("stream", name="stdout", text=report)]))
+        else:
+            new = copy.deepcopy(cell)
+            if new.cell_type == "code":
+                new.outputs, new.execution_count = [], None
+            out.cells.append(new)
+    for cells in mine.values():  # cells of no exercise, below the last test cell
+        out.cells.extend(nbformat.v4.new_code_cell(c.source) for c in cells)
+    for i, cell in enumerate(out.cells):
+        cell["id"] = f"graded-{i}"
+    return out
+
+
+def write_graded_copy(repo: Repo, root: Path, student: str, folder: Path, result, path: Path | None) -> Path:
+    """``autograded/<student>/<assignment>/``: the graded copy of the notebook, with the submission's
+    ``timestamp.txt`` and ``submission_secret.txt`` (nbgrader's feedback release needs both), replaced
+    as a whole."""
+    from slt_lessons.course import notebook
+
+    a = result.assignment
+    try:
+        submitted = notebook.read(path) if path is not None else None
+    except ValueError:
+        submitted = None
+    nb = graded_notebook(nbformat.read(repo.source_notebook(a), as_version=4), submitted, result)
+    dest = root / "autograded" / student / a
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = (dest.with_name(f".{a}.{what}-{os.getpid()}") for what in ("new", "old"))
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    nbformat.write(nb, tmp / f"{a}.ipynb")
+    for name in ("timestamp.txt", "submission_secret.txt"):
+        if (folder / name).is_file() and not (folder / name).is_symlink():
+            shutil.copy(folder / name, tmp / name)
+    if dest.exists():
+        os.rename(dest, old)
+    os.rename(tmp, dest)
+    shutil.rmtree(old, ignore_errors=True)
+    return dest

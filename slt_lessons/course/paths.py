@@ -65,6 +65,70 @@ def instructor_root(repo: Repo, override: str | os.PathLike | None = None) -> Pa
     return Path(root).expanduser().resolve()
 
 
+CLASS_CONFIG = """\
+\"\"\"nbgrader settings of this class, written by slt-course.
+
+nbgrader reads this file when it runs from this folder, and `slt-course nbgrader ...` and
+`slt-course formgrader` always read it. The course's settings come from the repository; what you
+set below them overrides them. Do not move this folder without running `slt-course nbgrader` once
+from its new place (it rewrites the two paths below only while they are still slt-course's).
+\"\"\"
+import os
+
+c = get_config()  # noqa: F821 (provided by traitlets)
+os.environ["SLT_COURSE_ROOT"] = {root!r}  # this class: the course settings derive their paths from it
+load_subconfig({course_config!r})  # noqa: F821
+
+# Your class's settings, for example:
+# c.LateSubmissionPlugin.penalty_method = "zero"   # a late submission scores 0 (nbgrader's default: "none")
+# c.Exchange.root = "/srv/nbgrader/exchange"       # JupyterHub: a shared exchange (default: exchange/ in this folder)
+# c.CollectApp.check_owner = True                  # JupyterHub: each student is a Unix user of their own
+"""
+
+
+def prepare_root(repo: Repo, root: Path) -> Path:
+    """Make ``root`` a class folder nbgrader can use from any working directory: create it, give it
+    its ``nbgrader_config.py`` (loading the course's settings; the instructor's own lines below
+    them are kept), and repair a gradebook left without its alembic version (an nbgrader run
+    without ``alembic`` on PATH creates one, which ``nbgrader db upgrade`` cannot repair)."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / "nbgrader_config.py"
+    fresh = CLASS_CONFIG.format(root=str(root), course_config=str(repo.course / "nbgrader_config.py"))
+    if not config.is_file():
+        config.write_text(fresh)
+    else:  # keep the instructor's lines; update only the two paths of slt-course's own lines
+        head, sep, tail = config.read_text().partition("# Your class's settings")
+        if sep and "load_subconfig(" in head and head != fresh.partition("# Your class's settings")[0]:
+            config.write_text(fresh.partition("# Your class's settings")[0] + sep + tail)
+    _stamp_gradebook(root / "gradebook.db")
+    return root
+
+
+def _stamp_gradebook(db: Path) -> None:
+    import sqlite3
+
+    if not db.is_file():
+        return
+    with sqlite3.connect(db) as con:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "alembic_version" not in tables:
+            use_this_environment()
+            from nbgrader.api import get_alembic_version
+
+            con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+            con.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (get_alembic_version(),))
+
+
+def nbgrader_environment(root: Path) -> dict[str, str]:
+    """The environment in which nbgrader, run from any folder, works on the class at ``root``:
+    its ``nbgrader_config.py`` first on Jupyter's config path, this environment's programs first on PATH."""
+    use_this_environment()
+    env = dict(os.environ, SLT_COURSE_ROOT=str(root))
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_CONFIG_PATH")]))
+    env.pop("SLT_FAST", None)
+    return env
+
+
 def use_this_environment() -> None:
     """Make helper programs that nbgrader runs by name (alembic, jupyter) and the ``python3``
     kernelspec come from this Python's environment, also when it is not activated."""
