@@ -116,6 +116,12 @@ class Formgrader:
     def get(self, path):
         return self._request(path)
 
+    def page(self, path) -> str:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.read().decode()
+
     def put(self, path, body):
         return self._request(path, "PUT", body)
 
@@ -167,6 +173,8 @@ def taught(repo, tmp_path_factory):
         nbs = fg.get(f"/formgrader/api/submitted_notebooks/{A}/{A}")
         bob_nb = next(n for n in nbs if n["student"] == "bob")
         grades = fg.get(f"/formgrader/api/grades?submission_id={bob_nb['id']}")
+        seen["bob_grades"] = {g["name"].removesuffix("-test"): g["auto_score"] for g in grades}
+        seen["bob_page"] = fg.page(f"/formgrader/submissions/{bob_nb['id']}/")  # the manual-grading view
         cell = next(g for g in grades if g["name"] == "posterior-gaussian_log_likelihood-test")
         seen["override"] = fg.put(f"/formgrader/api/grade/{cell['id']}", {"manual_score": 1.0})
         seen["bob_submission"] = bob
@@ -220,6 +228,15 @@ def test_formgrader_shows_the_exported_scores(taught):
     for rows, subs in ((seen["csv_after_grade"], seen["fg_before"]), (seen["csv_after_regrade"], seen["fg_after"])):
         shown = {s["student"]: (s["score"], s["max_score"], s["autograded"]) for s in subs}
         assert shown == {s: (float(r["raw_score"]), float(r["max_score"]), True) for s, r in rows.items()}
+
+
+def test_formgrader_shows_the_score_of_each_exercise(taught):
+    cls, seen = taught
+    report = json.loads((cls.root / "reports" / "bob" / A / "grades.json").read_text())
+    assert seen["bob_grades"] == {e["grade_id"]: e["points"] for e in report["exercises"]}
+    assert seen["bob_grades"]["posterior-gaussian_log_likelihood"] == 0 and sum(seen["bob_grades"].values()) == 14
+    page = html.unescape(re.sub(r"<[^>]+>", "", seen["bob_page"]))
+    assert "out.double()" in page and "WRONG float32 inputs" in page
 
 
 def test_the_override_survives_the_regrade_flagged_and_the_other_rows_are_untouched(taught):

@@ -5,6 +5,7 @@ answer. Each exercise is graded on its own, so one broken answer costs only its 
 """
 
 import csv
+import os
 import shutil
 import sys
 import subprocess
@@ -201,7 +202,7 @@ def test_each_bad_submission_gets_a_fair_grade_and_message(graded, student):
     root, subs, grades, before = graded
     _, expected, phrase = subs[student]
     assert grades[student].score == expected
-    feedback = (root / "feedback" / student / A / "feedback.txt").read_text()
+    feedback = (root / "reports" / student / A / "report.txt").read_text()
     assert phrase in feedback
     assert "BEGIN HIDDEN TESTS" not in feedback and 'suite="hidden"' not in feedback
 
@@ -220,8 +221,33 @@ def test_grades_are_in_nbgrader_gradebook_and_csv(graded):
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         assert gb.find_submission(A, "kernel_death").score == 13
         assert gb.find_submission(A, "reference").needs_manual_grade is False
-    rows = {r["student"]: float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}
+    rows = {r["student_id"]: float(r["score"]) for r in csv.DictReader((root / "grades.csv").open())}
     assert rows == {s: float(subs[s][1]) for s in subs}
+
+
+def _orphaned_sandbox_uids() -> list[int]:
+    """Sandbox user ids that no running kernel holds but that still have processes. An id in use
+    (its lock held: a kernel of a test running meanwhile on the other pytest worker) is skipped;
+    the others are locked while they are looked at, so no kernel can take them meanwhile."""
+    import fcntl
+
+    from slt_lessons.course import sandbox
+
+    pool = sandbox.UIDS
+    pool.lockdir.mkdir(mode=0o700, exist_ok=True)
+    orphaned = []
+    for uid in sandbox.SANDBOX_UIDS:
+        fd = os.open(pool.lockdir / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue
+        else:
+            if sandbox._processes_of(uid):
+                orphaned.append(uid)
+        finally:
+            os.close(fd)
+    return orphaned
 
 
 def test_hostile_code_touched_nothing_outside_its_sandbox(graded):
@@ -233,7 +259,7 @@ def test_hostile_code_touched_nothing_outside_its_sandbox(graded):
     time.sleep(5)  # the daemon it started would have written by now
     assert not (root / "late.txt").exists()
     assert "hacked" not in (root / "grades.csv").read_text()
-    assert all(not sandbox._processes_of(uid) for uid in sandbox.SANDBOX_UIDS)
+    assert not _orphaned_sandbox_uids()
     assert grades["reference"].score == 15  # its notebook was neither deleted nor overwritten
 
 
@@ -278,7 +304,7 @@ def test_every_lesson_grades_reference_untouched_and_a_wrong_answer(repo, tmp_pa
     assert grades["reference"].score == top > 0
     # the default per-answer timeout is at least 10x the slowest reference answer (with 2 workers)
     import json
-    timings = json.loads((tmp_path / "feedback" / "reference" / a / "grades.json").read_text())["exercises"]
+    timings = json.loads((tmp_path / "reports" / "reference" / a / "grades.json").read_text())["exercises"]
     slowest = max(e["seconds"] for e in timings)
     assert 10 * slowest <= Limits().exercise_s, (a, slowest)
     assert grades["untouched"].score == 0
@@ -314,7 +340,7 @@ def test_one_bad_submission_never_stops_the_class(repo, tmp_path):
     grades = {g.student: g for g in grading.grade(repo, tmp_path, workers=2, limits=LIMITS, log=log.append)}
     assert {s: g.score for s, g in grades.items()} == {"reference": 15, "no_source_key": 15, "capitalised": 15,
                                                       "two_notebooks": 15}
-    feedback = lambda s: (tmp_path / "feedback" / s / A / "feedback.txt").read_text()
+    feedback = lambda s: (tmp_path / "reports" / s / A / "report.txt").read_text()
     assert "graded as l1_posteriors" in feedback("capitalised")
     assert "holds 2 notebooks" in feedback("two_notebooks") and f"{A} (1).ipynb was graded" in feedback("two_notebooks")
     assert any("NOT GRADED" in line and "homework" in line for line in log)

@@ -33,7 +33,7 @@ def demo(repo, tmp_path_factory):
 def test_demo_grades_reference_full_and_untouched_zero(demo, repo):
     res, rows = demo
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    grades = {(r["assignment"], r["student"]): (float(r["score"]), float(r["max_score"])) for r in rows}
+    grades = {(r["assignment"], r["student_id"]): (float(r["score"]), float(r["max_score"])) for r in rows}
     for a in repo.assignments():
         score, top = grades[(a, "reference")]
         assert top > 0 and score == top, (a, score, top)

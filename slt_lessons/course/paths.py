@@ -91,6 +91,7 @@ def prepare_root(repo: Repo, root: Path) -> Path:
     its ``nbgrader_config.py`` (loading the course's settings; the instructor's own lines below
     them are kept), and repair a gradebook left without its alembic version (an nbgrader run
     without ``alembic`` on PATH creates one, which ``nbgrader db upgrade`` cannot repair)."""
+    use_this_environment()  # nbgrader creates a gradebook by running `alembic`
     root.mkdir(parents=True, exist_ok=True)
     config = root / "nbgrader_config.py"
     fresh = CLASS_CONFIG.format(root=str(root), course_config=str(repo.course / "nbgrader_config.py"))
