@@ -30,7 +30,7 @@ c.Exchange.root = str(root / "exchange")
 # On one machine every submission belongs to the one user running the class, so collect's check
 # that a submission's owner is the student it names would warn on each; set it back to True in the
 # class's nbgrader_config.py when the students are Unix users of their own (JupyterHub).
-c.CollectApp.check_owner = False
+c.ExchangeCollect.check_owner = False
 c.ExportPlugin.to = str(root / "grades.csv")
 
 # Per-cell timeout: graded notebooks run in fast mode, where the slowest reference cell takes a few

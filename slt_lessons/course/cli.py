@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -77,32 +78,53 @@ def nbgrader_command(root: Path, argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "nbgrader", *argv]
 
 
-def _nbgrader(args) -> int:
-    import subprocess
-
-    from slt_lessons.course.paths import nbgrader_environment, prepare_root
+def _class_folder(args) -> Path:
+    from slt_lessons.course.paths import prepare_root
 
     repo = find_repo()
-    root = prepare_root(repo, instructor_root(repo, args.root))
+    return prepare_root(repo, instructor_root(repo, args.root))
+
+
+def _nbgrader(args) -> int:
+    """Replaced by nbgrader itself (so its exit status and signals are nbgrader's own)."""
+    from slt_lessons.course.paths import nbgrader_environment
+
+    root = _class_folder(args)
     if not args.args:
-        print("usage: slt-course nbgrader VERB [ARGS]  (any nbgrader command, run on the class folder "
-              f"{root})", file=sys.stderr)
+        print("usage: slt-course nbgrader [--root DIR] VERB [ARGS]  (any nbgrader command, run on the class "
+              f"folder {root})", file=sys.stderr)
         return 2
-    return subprocess.call(nbgrader_command(root, args.args), env=nbgrader_environment(root))
+    cmd = nbgrader_command(root, args.args)
+    os.execve(cmd[0], cmd, nbgrader_environment(root))
 
 
 def _formgrader(args) -> int:
-    import subprocess
+    """Replaced by JupyterLab, serving the class folder (formgrader needs the course under its root)."""
+    from slt_lessons.course.paths import nbgrader_environment
 
-    from slt_lessons.course.paths import nbgrader_environment, prepare_root
-
-    repo = find_repo()
-    root = prepare_root(repo, instructor_root(repo, args.root))
-    lab = Path(sys.executable).parent / "jupyter-lab"
+    root = _class_folder(args)
+    lab = str(Path(sys.executable).parent / "jupyter-lab")
     print(f"JupyterLab on the class folder {root}: nbgrader's formgrader is in its Nbgrader menu, "
           "or at /formgrader", flush=True)
-    return subprocess.call([str(lab), f"--ServerApp.root_dir={root}", *args.args], cwd=root,
-                           env=nbgrader_environment(root))
+    os.chdir(root)
+    os.execve(lab, [lab, f"--ServerApp.root_dir={root}", *args.args], nbgrader_environment(root))
+
+
+# verbs whose arguments belong to another program: everything after them (and an optional
+# leading --root DIR) is passed on untouched
+PASS_ON = ("nbgrader", "formgrader")
+
+
+def _pass_on(parser, argv: list[str]):
+    verb, rest = argv[0], argv[1:]
+    if rest[:1] in (["-h"], ["--help"]):
+        parser.parse_args([verb, "--help"])
+    root = None
+    if rest[:1] == ["--root"] and len(rest) > 1:
+        root, rest = rest[1], rest[2:]
+    elif rest[:1] and rest[0].startswith("--root="):
+        root, rest = rest[0].split("=", 1)[1], rest[1:]
+    return argparse.Namespace(command=verb, root=root, args=rest, func=_nbgrader if verb == "nbgrader" else _formgrader)
 
 
 def _sandbox(args):
@@ -198,11 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notes", action="store_true")
     p.set_defaults(func=_exercises)
 
-    args, rest = parser.parse_known_args(argv)
-    if rest and args.func not in (_nbgrader, _formgrader):
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
-    if rest:  # options for nbgrader or jupyter lab, which argparse does not know
-        args.args = list(args.args) + rest
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _pass_on(parser, argv) if argv[:1] and argv[0] in PASS_ON else parser.parse_args(argv)
     use_this_environment()
     try:
         return args.func(args)

@@ -82,7 +82,7 @@ load_subconfig({course_config!r})  # noqa: F821
 # Your class's settings, for example:
 # c.LateSubmissionPlugin.penalty_method = "zero"   # a late submission scores 0 (nbgrader's default: "none")
 # c.Exchange.root = "/srv/nbgrader/exchange"       # JupyterHub: a shared exchange (default: exchange/ in this folder)
-# c.CollectApp.check_owner = True                  # JupyterHub: each student is a Unix user of their own
+# c.ExchangeCollect.check_owner = True          # JupyterHub: each student is a Unix user of their own
 """
 
 
