@@ -84,11 +84,11 @@ def _fisher_cases(suite, device):
         ]
     x = torch.linspace(-3, 3, 400, dtype=f64)
     return [
-        Case("random Jacobian, n = 1000, d = 8", {"jacobian": _randn((1000, 8), 1, device=device)}),
-        Case("more parameters than samples: n = 4, d = 10", {"jacobian": _randn((4, 10), 2, device=device)}),
-        Case("tanh network H = 3 at a = (1, -1, 0), b = (0.7, 0.7, 2): n = 400",
+        Case("random Jacobian, many samples, several parameters", {"jacobian": _randn((1000, 8), 1, device=device)}),
+        Case("more parameters than samples", {"jacobian": _randn((4, 10), 2, device=device)}),
+        Case("a tanh network at a degenerate parameter (a zero output weight, two equal input weights), many samples",
              {"jacobian": _tanh_jacobian(torch.tensor([1.0, -1.0, 0.0], dtype=f64), torch.tensor([0.7, 0.7, 2.0], dtype=f64), x).to(device=device)}),
-        Case("float32: random Jacobian, n = 500, d = 5", {"jacobian": _randn((500, 5), 3, dtype=torch.float32, device=device)}),
+        Case("float32: random Jacobian, many samples, a few parameters", {"jacobian": _randn((500, 5), 3, dtype=torch.float32, device=device)}),
     ]
 
 
@@ -140,12 +140,13 @@ def _rank_cases(suite, device):
                  "diag(1, 0.5, 0.25) with rtol = 0.5", torch.diag(torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)), 0.5),
         ] + must_raise(("rtol = 0 (not positive): ValueError", {"matrix": torch.eye(2, dtype=torch.float64), "rtol": 0.0}))
     return must_raise(("rtol negative: ValueError", {"matrix": torch.eye(3, dtype=torch.float64), "rtol": -1e-6})) + [
-        case("full rank 6 x 4", _low_rank((6, 4), 4, 1), 1e-6),
-        case("rank 5 matrix scaled by 1e9 (the threshold must be relative)", _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
-        case("rank 1 (3 x 9): one nonzero singular value", _low_rank((3, 9), 1, 4), 1e-6),
-        case("rtol matters: diag(1, 1e-3, 1e-6) with rtol = 1e-4 (rank 2)",
+        case("a tall matrix of full rank", _low_rank((6, 4), 4, 1), 1e-6),
+        case("a rank-deficient matrix scaled by a huge factor (the threshold must be relative)",
+             _low_rank((8, 8), 5, 3, scale=1e9), 1e-6),
+        case("a wide matrix of very low rank", _low_rank((3, 9), 1, 4), 1e-6),
+        case("rtol matters: a diagonal matrix whose singular values span many orders of magnitude, rtol between them",
              torch.diag(torch.tensor([1.0, 1e-3, 1e-6], dtype=torch.float64)), 1e-4),
-        case("float32: 6 x 6 of rank 4 with rtol = 1e-2", _low_rank((6, 6), 4, 5), 1e-2, dtype=torch.float32),
+        case("float32: a square rank-deficient matrix, a loose rtol", _low_rank((6, 6), 4, 5), 1e-2, dtype=torch.float32),
     ]
 
 
@@ -190,10 +191,11 @@ def _rrr_K_cases(suite, device):
                  batch=(5,)),
         ]
     return [
-        case("batch of 16 parameter pairs (A, B): shape (16, H, M) and (16, N, H), M = 5, H = 2, N = 3", 5, 2, 3, 2, batch=(16,)),
-        case("square M = H = N = 6 (B A and A B have the same shape)", 6, 6, 6, 3),
-        case("batch (4, 3) of pairs, M = 2, H = 1, N = 2", 2, 1, 2, 4, batch=(4, 3)),
-        case("float32: M = 8, H = 4, N = 8", 8, 4, 8, 5, dtype=torch.float32),
+        case("a batch of parameter pairs (A, B): shapes (batch, H, M) and (batch, N, H), M, H, N all different",
+             5, 2, 3, 2, batch=(16,)),
+        case("square: M = H = N (B A and A B have the same shape)", 6, 6, 6, 3),
+        case("a 2-D batch of pairs (two batch dimensions), the smallest possible H", 2, 1, 2, 4, batch=(4, 3)),
+        case("float32: larger matrices, H below M and N", 8, 4, 8, 5, dtype=torch.float32),
     ]
 
 
@@ -235,16 +237,17 @@ def _volume_fraction_cases(suite, device):
                            "eps": torch.tensor([0.1, 1.0], dtype=f64, device=device)}))
     w = 2 * torch.rand(20000, 2, generator=g, dtype=f64) - 1
     return [
-        case("K = w1^2 w2^2 at 20000 uniform draws on [-1, 1]^2; 12 values of eps down to 1e-8",
+        case("K a product of squares at many uniform draws in two dimensions; eps over many orders of magnitude, "
+             "down to tiny values",
              (w[:, 0] * w[:, 1]) ** 2, torch.logspace(-8, 0, 12, dtype=f64)),
-        case("eps given as a 2 x 3 grid (the output has eps's shape)", torch.linspace(0, 1, 101, dtype=f64) ** 3,
+        case("eps given as a 2-D grid (the output has eps's shape)", torch.linspace(0, 1, 101, dtype=f64) ** 3,
              torch.tensor([[1e-4, 1e-3, 1e-2], [0.1, 0.5, 2.0]], dtype=f64)),
-        case("eps below every K (volume 0) and above every K (volume 1)", torch.linspace(0.1, 0.9, 9, dtype=f64),
+        case("eps below every K and eps above every K (the two extremes)", torch.linspace(0.1, 0.9, 9, dtype=f64),
              torch.tensor([0.01, 5.0], dtype=f64)),
-        *must_raise(("K_values 2-D (100 samples x 2 columns), not one value per sample: ValueError",
+        *must_raise(("K_values 2-D (several columns), not one value per sample: ValueError",
                        {"K_values": torch.rand(100, 2, generator=g, dtype=f64).to(device=device),
                         "eps": torch.tensor([0.1, 0.5], dtype=f64, device=device)})),
-        case("float32: K = w^4 at 5000 draws", (2 * torch.rand(5000, generator=g, dtype=f64) - 1) ** 4,
+        case("float32: K a quartic at many draws", (2 * torch.rand(5000, generator=g, dtype=f64) - 1) ** 4,
              torch.logspace(-6, 0, 7, dtype=f64), dtype=torch.float32),
     ]
 
@@ -294,19 +297,19 @@ def _volume_exponent_cases(suite, device):
             ("eps of length 3 and V of length 2: ValueError",
              {"eps": torch.tensor([1e-3, 1e-2, 1e-1], dtype=f64, device=device),
               "V": torch.tensor([0.01, 0.05], dtype=f64, device=device), "m": 1}))
-    return must_raise(("m > 1 with an eps above 1 (log(-log eps) does not exist): ValueError",
+    return must_raise(("m above one with an eps above one (log(-log eps) does not exist): ValueError",
                          {"eps": torch.tensor([1e-2, 0.5, 1.5], dtype=f64, device=device),
                           "V": torch.tensor([0.01, 0.2, 0.6], dtype=f64, device=device), "m": 3}),
-                        ("eps longer than V (m = 1): ValueError",
+                        ("eps longer than V, no log term: ValueError",
                          {"eps": torch.logspace(-4, -1, 4, dtype=f64, device=device),
                           "V": torch.tensor([0.01, 0.1, 0.3], dtype=f64, device=device), "m": 1})) + [
-        _volume_curve("m = 3, lam = 11/2 (a deep linear network), 15 values of eps", 5.5, 3, 0.01,
+        _volume_curve("a log term with m above two, a large exponent (a deep linear network), many values of eps, noisy", 5.5, 3, 0.01,
                       torch.logspace(-10, -2, 15, dtype=f64), 0.05, 2, device=device),
-        _volume_curve("m = 1, lam = 1/4, 1% noise, uneven eps", 0.25, 1, 1.3,
+        _volume_curve("no log term, a small exponent, a little noise, unevenly spaced eps", 0.25, 1, 1.3,
                       torch.tensor([1e-9, 3e-8, 1e-6, 2e-6, 5e-4, 1e-2], dtype=f64), 0.01, 3, device=device),
-        _volume_curve("m = 2, lam = 1/4 (w1^4 w2^4), two values of eps", 0.25, 2, 0.5, torch.tensor([1e-6, 1e-3], dtype=f64), 0.0, 4,
+        _volume_curve("a log term, a small exponent (a product of quartics), only two values of eps, no noise", 0.25, 2, 0.5, torch.tensor([1e-6, 1e-3], dtype=f64), 0.0, 4,
                       device=device),
-        _volume_curve("float32: m = 2, lam = 1, 8 values of eps", 1.0, 2, 0.2, torch.logspace(-6, -1, 8, dtype=f64), 0.02, 5,
+        _volume_curve("float32: a log term, some noise, several values of eps", 1.0, 2, 0.2, torch.logspace(-6, -1, 8, dtype=f64), 0.02, 5,
                       dtype=torch.float32, device=device),
     ]
 
@@ -364,14 +367,21 @@ register(Exercise(
 # ----------------------------------------------------------------------------- normal_crossing (theory)
 
 
-def _nc_kind(k, h):
-    """What kind of input ``(k, h)`` is, in words (hidden labels never show the values)."""
+def _nc_kind(k, h, hidden=False):
+    """What kind of input ``(k, h)`` is, in words. ``hidden``: no numbers at all (neither the number of
+    coordinates nor m, which is part of the answer)."""
     lam, m = theory.normal_crossing(k, h)
-    words = [f"{len(k)} coordinate{'s' if len(k) > 1 else ''}"]
+    if hidden:
+        words = ["one coordinate" if len(k) == 1 else "several coordinates"]
+    else:
+        words = [f"{len(k)} coordinate{'s' if len(k) > 1 else ''}"]
     if 0 in k:
         words.append("a zero exponent")
     words.append("uniform prior" if h is None else "prior exponents h")
-    words.append(f"a tie: m = {m}" if m > 1 else "no tie")
+    if hidden:
+        words.append("a tie" if m > 1 else "no tie")
+    else:
+        words.append(f"a tie: m = {m}" if m > 1 else "no tie")
     return ", ".join(words)
 
 
@@ -389,7 +399,7 @@ def _nc_cases(suite, device):
         )
 
     def case(i, k, h=None):
-        return Case(f"hidden case {i}: {_nc_kind(k, h)}", {"k": k, "h": h})
+        return Case(f"hidden case {i}: {_nc_kind(k, h, hidden=True)}", {"k": k, "h": h})
 
     params = [((1,), None), ((3,), None), ((2, 2), None), ((1, 2, 1), None), ((0, 3), None), ((2, 0, 4), None),
               ((1, 1, 1, 1), None), ((3, 6, 2), None), ((1, 1), (0, 2)), ((2, 1), (1, 0)), ((1, 2), (1, 3)),
@@ -397,10 +407,10 @@ def _nc_cases(suite, device):
     return [case(i, k, h) for i, (k, h) in enumerate(params, 1)] + must_raise(
         ("k empty (no exponents): ValueError", {"k": (), "h": None}),
         ("a negative exponent in k: ValueError", {"k": (1, -1), "h": None}),
-        ("a non-integer exponent in k (1.5): ValueError", {"k": (1.5, 1), "h": None}),
+        ("a non-integer exponent in k: ValueError", {"k": (1.5, 1), "h": None}),
         ("a bool in k (not an int here): ValueError", {"k": (True, 1), "h": None}),
         ("a negative prior exponent in h: ValueError", {"k": (1, 1), "h": (0, -1)}),
-        ("a float prior exponent in h (0.5; use a Fraction): ValueError", {"k": (1, 1), "h": (0, 0.5)}),
+        ("a float prior exponent in h (use a Fraction): ValueError", {"k": (1, 1), "h": (0, 0.5)}),
     )
 
 
@@ -421,12 +431,19 @@ def _sum_parts(blocks, h):
 
 
 def _sum_kind(blocks, h):
+    """The kind of a hidden case, in words only (no counts, no m_j: those are part of the answer)."""
     parts = _sum_parts(blocks, h)
-    words = [f"{len(blocks)} blocks", f"{sum(len(k) for k in blocks)} variables"]
+    sizes = {len(k) > 1 for k in blocks}
+    if len(blocks) == 1:
+        words = ["a single block of several variables" if sizes == {True} else "a single block of one variable"]
+    else:
+        words = ["several blocks", {frozenset({False}): "one variable per block",
+                                    frozenset({True}): "several variables in every block"}.get(
+                                        frozenset(sizes), "blocks of one and of several variables")]
     if any(m > 2 for _, m in parts):
-        words.append("three or more tied exponents inside a block (m_j > 2)")
+        words.append("three or more tied exponents inside a block")
     elif any(m > 1 for _, m in parts):
-        words.append("a tie inside a block (m_j > 1)")
+        words.append("a tie inside a block")
     if any(0 in k for k in blocks):
         words.append("a zero exponent")
     words.append("uniform prior" if h is None else "prior exponents h")
@@ -614,10 +631,16 @@ register(Exercise(
 # ----------------------------------------------------------------------------- deep_linear_network (theory)
 
 
-def _dln_kind(widths, r):
+def _dln_kind(widths, r, hidden=False):
     lam, m = theory.deep_linear_network(widths, r)
     Ms = sorted(H - r for H in widths)
     size = next(k for k in range(2, len(Ms) + 1) if k == len(Ms) or sum(Ms[:k]) < (k - 1) * Ms[k])
+    if hidden:  # words only: no counts, and not m (part of the answer)
+        layers = {1: "one layer", 2: "two layers"}.get(len(widths) - 1,
+                                                       "several layers" if len(widths) <= 5 else "many layers")
+        index_set = ("an index set of every width" if size == len(widths) else
+                     "the smallest index set" if size == 2 else "an index set of some of the widths")
+        return f"{layers}, " + ("r zero" if r == 0 else "r positive") + f", {index_set}"
     return (f"{len(widths) - 1} layer{'s' if len(widths) > 2 else ''}, " + ("r = 0" if r == 0 else "r > 0")
             + f", index set of {size} of {len(widths)} widths" + (f", m = {m}" if m > 1 else ", m = 1"))
 
@@ -635,7 +658,7 @@ def _dln_cases(suite, device):
 
     def case(widths, r, kind=""):
         count[0] += 1
-        return Case(f"hidden case {count[0]}: {_dln_kind(widths, r)}{kind}", {"widths": list(widths), "r": r})
+        return Case(f"hidden case {count[0]}: {_dln_kind(widths, r, hidden=True)}{kind}", {"widths": list(widths), "r": r})
 
     g = torch.Generator().manual_seed(11)
     random_cases = []

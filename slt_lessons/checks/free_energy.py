@@ -103,16 +103,17 @@ def _grid_cases(suite, device):
             *_bad_grid_cases(device),
         ]
     return [
-        _grid_model("singular model with a large offset on a graded (uneven) grid: nL_n = 5e5 + n w^4, n = 1e6, on [-1, 1], 1001 points",
+        _grid_model("singular (quartic) model with a large offset on a graded (uneven) grid, very large n, a fine grid",
                     _graded(1.0, 1001), lambda w: 1e6 * w**4, nLn0=5e5, device=device),
-        _grid_model("non-uniform grid on [-2, 2] (dense near 0), nL_n = 50 w^2/2, N(0, 1) prior, 401 points",
+        _grid_model("non-uniform grid (dense near the minimum), a regular (quadratic) model at moderate n, a Gaussian prior",
                     _graded(2.0, 401), lambda w: 50 * w**2 / 2, log_prior=_gaussian_log_prior, device=device),
-        _grid_model("large offset and a non-uniform N(0, 1) prior: nL_n = 1e4 + n (w-0.5)^2/2 with n = 1e4, 2001 points on [-1, 2]",
+        _grid_model("large offset and a non-uniform (Gaussian) prior, a quadratic minimum off the prior's centre, large n, "
+                    "a fine grid on an asymmetric range",
                     lin(-1, 2, 2001, dtype=f64), lambda w: 1e4 * (w - 0.5) ** 2 / 2, nLn0=1e4,
                     log_prior=_gaussian_log_prior, device=device),
-        _grid_model("very negative free energy: nL_n = -3e3 + n w^2 with n = 10 on [-1, 1], 301 points",
+        _grid_model("very negative free energy (a large negative offset), a quadratic model at small n, uniform prior",
                     lin(-1, 1, 301, dtype=f64), lambda w: 10 * w**2, nLn0=-3e3, device=device),
-        _grid_model("float32: nL_n = n w^2/2, n = 30, uniform prior on [-2, 2], 201 points",
+        _grid_model("float32: a quadratic model at small n, uniform prior",
                     lin(-2, 2, 201, dtype=f64), lambda w: 30 * w**2 / 2, dtype=torch.float32, device=device),
     ]
 
@@ -197,17 +198,17 @@ def _laplace_cases(suite, device):
                          _laplace_case("", 0.0, 0.0, torch.zeros(1, 1, dtype=f64), device=device).kwargs),
         ]
     return [
-        _laplace_case("ill-conditioned Hessian: d = 6, H = 1e4 x (SPD, condition number 1e6)", 4.1e4, -7.3,
+        _laplace_case("ill-conditioned Hessian (SPD, a huge condition number), several parameters", 4.1e4, -7.3,
                       _spd(6, 1e6, seed=2, scale=1e4), device=device),
-        _laplace_case("regular model at large n: d = 10, H = n I with n = 1e8 (Laplace = BIC + prior and 2*pi terms)", 2.0e8, 0.4,
+        _laplace_case("regular model at huge n: H = n I, many parameters (Laplace = BIC plus the prior and the Gaussian-integral constant)", 2.0e8, 0.4,
                       1e8 * torch.eye(10, dtype=f64), device=device),
-        _laplace_case("correlated parameters (off-diagonal Hessian terms): d = 2, H = [[5, 3], [3, 2]], negative nL_n", -1.5, 1.25,
+        _laplace_case("correlated parameters (strong off-diagonal Hessian terms), negative nL_n", -1.5, 1.25,
                       torch.tensor([[5.0, 3.0], [3.0, 2.0]], dtype=f64), device=device),
-        _laplace_case("float32: d = 4, H = 50 x (SPD, condition number 100)", 310.5, -1.0,
+        _laplace_case("float32: a moderately conditioned SPD Hessian, a few parameters", 310.5, -1.0,
                       _spd(4, 100.0, seed=3, scale=50.0), dtype=torch.float32, device=device),
-        *_must_raise("positive semi-definite with a flat direction, H = [[3, 0], [0, 0]]",
+        *_must_raise("positive semi-definite with a flat direction",
                      _laplace_case("", 1.0, 0.0, torch.tensor([[3.0, 0.0], [0.0, 0.0]], dtype=f64), device=device).kwargs),
-        *_must_raise("negative definite, d = 2 (a maximum: det H > 0, yet not positive definite)",
+        *_must_raise("negative definite (a maximum: det H positive, yet not positive definite)",
                      _laplace_case("", 1.0, 0.0, -50 * torch.eye(2, dtype=f64), device=device).kwargs),
     ]
 
@@ -258,10 +259,10 @@ def _bic_cases(suite, device):
                  {"nLn_min": t(52.5, torch.float32), "d": 3, "n": 40}),
         ]
     return [
-        Case("zero loss term (only the penalty counts), d = 1, n = 10", {"nLn_min": t(0.0), "d": 1, "n": 10}),
-        Case("huge sample size n = 1e14 with nL_n(w) = 1.4e14, d = 3", {"nLn_min": t(1.4e14), "d": 3, "n": 10**14}),
-        Case("negative nL_n(w) = -250.5 (a density above 1), d = 7, n = 200", {"nLn_min": t(-250.5), "d": 7, "n": 200}),
-        Case("float32 input: nL_n(w) = 731.25, d = 4, n = 500", {"nLn_min": t(731.25, torch.float32), "d": 4, "n": 500}),
+        Case("zero loss term (only the penalty counts), few parameters, small n", {"nLn_min": t(0.0), "d": 1, "n": 10}),
+        Case("huge n with a comparable loss term, few parameters", {"nLn_min": t(1.4e14), "d": 3, "n": 10**14}),
+        Case("negative nL_n(w) (a density above one), several parameters, moderate n", {"nLn_min": t(-250.5), "d": 7, "n": 200}),
+        Case("float32 input: a positive loss term, a few parameters, moderate n", {"nLn_min": t(731.25, torch.float32), "d": 4, "n": 500}),
     ]
 
 
@@ -290,7 +291,8 @@ register(Exercise(
 def _wbic_cases(suite, device):
     ns = (100, 1000, 10**4, 20, 50) if suite == "visible" else (10**6, 50, 10**4, 10, 30)
     grids = [c for c in _grid_cases(suite, device) if "must raise" not in c.label]
-    cases = [Case(f"{case.label}; beta = 1/log({n})", {**case.kwargs, "n": n}) for case, n in zip(grids, ns, strict=True)]
+    beta = (lambda n: f"beta = 1/log({n})") if suite == "visible" else (lambda n: "beta the inverse of log n")
+    cases = [Case(f"{case.label}; {beta(n)}", {**case.kwargs, "n": n}) for case, n in zip(grids, ns, strict=True)]
     w = torch.linspace(0, 2, 101, dtype=torch.float64, device=device)
     flat = torch.full_like(w, -math.log(2.0))
     if suite == "visible":
@@ -298,9 +300,9 @@ def _wbic_cases(suite, device):
                 *_must_raise("n = 1 (beta = 1/log n is undefined)", {"nLn": 5 * w**2, "log_prior": flat, "grid": w, "n": 1}),
                 *_bad_grid_cases(device, n=100)]
     return [*cases,
-            Case("smallest allowed sample size n = 2 (beta = 1/log 2), nL_n = 2 w^2 on [0, 2], 101 points",
+            Case("the smallest allowed sample size (beta as large as it gets), a quadratic nL_n on a half-line grid",
                  {"nLn": 2 * w**2, "log_prior": flat, "grid": w, "n": 2}),
-            *_must_raise("n = 0.5 below 1 (beta would be negative)", {"nLn": 5 * w**2, "log_prior": flat, "grid": w, "n": 0.5})]
+            *_must_raise("a fractional n below one (beta would be negative)", {"nLn": 5 * w**2, "log_prior": flat, "grid": w, "n": 0.5})]
 
 
 def _wbic_with(beta_of_n, log_weights=_trapezoid_log_weights, use_prior=True):
@@ -357,12 +359,12 @@ def _slope_cases(suite, device):
             *_must_raise("F one value shorter than log_n", {"log_n": short["log_n"], "F": short["F"][:-1]}),
         ]
     return [
-        _line("noisy line with offset 1e6 (nL_n(w0)), slope 1.5, 20 points", ln10 * torch.linspace(1, 9, 20), 1e6, 1.5, 0.3, 2,
+        _line("noisy line with a huge offset (nL_n at the true parameter), many points", ln10 * torch.linspace(1, 9, 20), 1e6, 1.5, 0.3, 2,
               device=device),
-        _line("unevenly spaced log n (random), slope 0.75, 9 points", 20 * torch.rand(9, generator=torch.Generator().manual_seed(3),
+        _line("unevenly spaced log n (random), noisy, a few points", 20 * torch.rand(9, generator=torch.Generator().manual_seed(3),
               dtype=torch.float64), -4.0, 0.75, 0.1, 4, device=device),
-        _line("two points only, slope 2.0", torch.tensor([2.0, 5.0]), 0.5, 2.0, 0.0, 5, device=device),
-        _line("float32: noisy line, slope 0.5, 15 points over n = 10^2..10^14", ln10 * torch.linspace(2, 14, 15), 10.0, 0.5, 0.2, 6,
+        _line("two points only (no noise)", torch.tensor([2.0, 5.0]), 0.5, 2.0, 0.0, 5, device=device),
+        _line("float32: noisy line, log n over a wide range", ln10 * torch.linspace(2, 14, 15), 10.0, 0.5, 0.2, 6,
               dtype=torch.float32, device=device),
     ]
 
@@ -425,17 +427,17 @@ def _preference_cases(suite, device):
     g = torch.Generator().manual_seed(7)
     L4 = 0.5 + 1e-4 * torch.rand(4, generator=g, dtype=torch.float64)
     return [
-        _models("tiny loss gap (1e-6) and large n up to 1e12: lambda 1/2 against 2",
+        _models("a tiny loss gap and very large n: a simpler model against a more accurate, more complex one",
                 logn(2, 12, 21), [0.693148, 0.693147], [0.5, 2.0], [1, 1], device),
         _models("one model better on both counts (lower loss and lower lambda), listed second",
                 logn(1, 9, 9), [0.2, 0.1], [1.5, 0.25], [1, 1], device),
-        _models("equal lambda, the lower-loss model has multiplicity 1, the other 3",
+        _models("equal lambda, the lower-loss model has the smaller multiplicity",
                 logn(1, 10, 19), [0.40001, 0.4], [0.75, 0.75], [3, 1], device),
-        _models("four models with random losses within 1e-4 and lambdas from 1/4 to 5/2",
+        _models("several models with random, nearly equal losses, lambdas spread out, one of higher multiplicity",
                 logn(1, 10, 25), L4, [0.25, 0.75, 1.5, 2.5], [1, 2, 1, 1], device),
-        _models("multiplicities given as an integer tensor: the cusp (lambda = 5/12, lower loss) and a node (1/2, m = 2)",
+        _models("multiplicities given as an integer tensor: the cusp (lower loss) against a node (higher multiplicity)",
                 logn(1, 7, 13), [1.0, 1.00001], [5 / 12, 0.5], torch.tensor([1, 2]), device),
-        _models("five models listed in decreasing loss; the most accurate has the largest lambda",
+        _models("a longer list of models in decreasing loss; the most accurate has the largest lambda",
                 logn(1, 8, 15), [0.05, 0.04, 0.035, 0.033, 0.0325], [0.5, 1.0, 2.0, 3.0, 5.0], [1, 1, 1, 1, 1], device),
     ]
 

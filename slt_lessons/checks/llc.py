@@ -54,7 +54,9 @@ def _nbeta_cases(suite, device):
     if suite == "visible":
         return [Case(f"n = {n}", dict(n=n)) for n in (2, 10, 1000)] + must_raise(
             ("n = 1 (not >= 2): ValueError", dict(n=1)), ("n a float, 1000.0 (not an int): ValueError", dict(n=1000.0)))
-    return [Case(f"n = {n}", dict(n=n)) for n in (3, 60000, 10**7)] + must_raise(("n = 0: ValueError", dict(n=0)))
+    return [Case(label, dict(n=n)) for label, n in (("a small n, just above the smallest allowed", 3),
+                                                    ("a moderate n", 60000), ("a very large n", 10**7))] + must_raise(
+        ("n not positive: ValueError", dict(n=0)))
 
 
 def _python_float(judge):
@@ -80,15 +82,17 @@ register(Exercise(
 # ----------------------------------------------------------------------------- llc_from_losses
 
 
-def _losses_case(label, seed, device, C, T, burn_in, n, dtype=F64, lam=2.0, L0=1.4):
-    """Loss traces that relax from L0 to L0 + λ/nβ (a burn-in transient) with AR(1) noise."""
+def _losses_case(label, seed, device, C, T, burn_in, n, dtype=F64, lam=2.0, L0=1.4, values=True):
+    """Loss traces that relax from L0 to L0 + λ/nβ (a burn-in transient) with AR(1) noise. ``values``: the
+    label states the sizes (visible cases; hidden labels say only the kind)."""
     nbeta = n / math.log(n)
     t = torch.arange(T, dtype=F64)
     transient = (lam / nbeta) * (1 - torch.exp(-t / (burn_in / 3 + 1)))
     noise = ar1((C, T), 0.8, seed, scale=math.sqrt(lam) / nbeta)
     losses = L0 + transient + noise
+    detail = f"{C} chains x {T} steps, burn_in = {burn_in}, nbeta = n/log n for n = {n}" if values else "nbeta = n/log n"
     return Case(
-        f"{label}: {C} chains x {T} steps, burn_in = {burn_in}, nbeta = n/log n for n = {n}, {_dtype_name(dtype)}",
+        f"{label}: {detail}, {_dtype_name(dtype)}",
         dict(losses=losses.to(device=device, dtype=dtype), init_loss=L0, nbeta=nbeta, burn_in=burn_in),
     )
 
@@ -111,9 +115,11 @@ def _losses_cases(suite, device):
             _losses_error("losses 1-D (one trace, not (C, T))", 5, device, 10, one_d=True),
         ]
     return [
-        _losses_case("many chains, large n", 11, device, 16, 2000, 400, 10**5),
-        _losses_case("one chain, burn-in = T - 1 (a single kept draw)", 12, device, 1, 30, 29, 100),
-        _losses_case("float32", 13, device, 8, 500, 100, 1000, dtype=F32),
+        _losses_case("many chains, long traces and a long burn-in, large n", 11, device, 16, 2000, 400, 10**5,
+                     values=False),
+        _losses_case("one chain, burn-in one step short of T (a single kept draw), small n", 12, device, 1, 30, 29, 100,
+                     values=False),
+        _losses_case("float32, several chains, moderate n", 13, device, 8, 500, 100, 1000, dtype=F32, values=False),
         _losses_error("burn_in larger than T", 14, device, 100),
     ]
 
@@ -135,11 +141,12 @@ register(Exercise(
 # ----------------------------------------------------------------------------- gaussian_nll
 
 
-def _nll_case(label, seed, device, shape, dtype=F64, scale=1.0):
+def _nll_case(label, seed, device, shape, dtype=F64, scale=1.0, values=True):
     g = torch.Generator().manual_seed(seed)
     out = scale * torch.randn(shape, generator=g, dtype=F64)
     y = out + torch.randn(shape, generator=g, dtype=F64)
-    return Case(f"{label}: output and y of shape {tuple(shape)}, {_dtype_name(dtype)}",
+    return Case(f"{label}: output and y of shape {tuple(shape)}, {_dtype_name(dtype)}" if values else
+                f"{label}, {_dtype_name(dtype)}",
                 dict(output=out.to(device=device, dtype=dtype), y=y.to(device=device, dtype=dtype)))
 
 
@@ -147,9 +154,9 @@ def _nll_cases(suite, device):
     if suite == "visible":
         return [_nll_case("5 samples, 1 output", 1, device, (5, 1)), _nll_case("20 samples, 3 outputs", 2, device, (20, 3))]
     return [
-        _nll_case("1000 samples, 10 outputs", 11, device, (1000, 10), scale=3.0),
-        _nll_case("one sample, 4 outputs", 12, device, (1, 4)),
-        _nll_case("float32, 500 samples, 2 outputs", 13, device, (500, 2), dtype=F32),
+        _nll_case("many samples, several outputs", 11, device, (1000, 10), scale=3.0, values=False),
+        _nll_case("one sample, several outputs", 12, device, (1, 4), values=False),
+        _nll_case("float32, many samples, a few outputs", 13, device, (500, 2), dtype=F32, values=False),
     ]
 
 
@@ -199,12 +206,13 @@ def _late(x):
     return len(x) // 3 < M < P
 
 
-def _ess_case(label, N, rho, seed, device, dtype=F64, accept=lambda x: True):
+def _ess_case(label, N, rho, seed, device, dtype=F64, accept=lambda x: True, values=True):
     margin = 1e-6 if dtype == F64 else 1e-3
     for s in range(seed, seed + 100):  # the first seed whose pair sums keep clear of zero
         x = ar1((N,), rho, s)
         if _pairs_clear_of_zero(x.to(dtype), margin) and accept(x):
-            return Case(f"{label}: N = {N}, AR(1) with rho = {rho}, {_dtype_name(dtype)}",
+            return Case(f"{label}: N = {N}, AR(1) with rho = {rho}, {_dtype_name(dtype)}" if values else
+                        f"{label}, {_dtype_name(dtype)}",
                         dict(trace=x.to(device=device, dtype=dtype)))
     raise RuntimeError("no seed keeps the pair sums clear of zero")  # never reached for these sizes
 
@@ -218,8 +226,9 @@ def phase_slip(N, slip=1):
     return torch.where(t < slip, 1.0, -1.0) * (-1.0) ** t
 
 
-def _no_pair_case(label, N, slip, device, dtype=F64):
-    return Case(f"{label}: N = {N}, alternating signs with one phase slip, {_dtype_name(dtype)}",
+def _no_pair_case(label, N, slip, device, dtype=F64, values=True):
+    size = f"N = {N}, " if values else ""
+    return Case(f"{label}: {size}alternating signs with one phase slip, {_dtype_name(dtype)}",
                 dict(trace=phase_slip(N, slip).to(device=device, dtype=dtype)))
 
 
@@ -240,14 +249,14 @@ def _ess_cases(suite, device):
             ("a NaN in the trace: ValueError", dict(trace=bad.to(device))),
         )
     return [
-        _ess_case("negatively correlated (ESS > N)", 400, -0.5, 11, device),
-        _ess_case("very slow mixing", 3000, 0.99, 12, device),
-        _ess_case("odd length", 301, 0.5, 13, device),
-        _ess_case("float32", 1000, 0.8, 14, device, dtype=F32),
-        _ess_case("short and strongly anticorrelated (the first pair <= 0 comes late)", 30, -0.9, 20, device,
-                  accept=_late),
+        _ess_case("negatively correlated (ESS > N)", 400, -0.5, 11, device, values=False),
+        _ess_case("very slow mixing, a long trace", 3000, 0.99, 12, device, values=False),
+        _ess_case("odd length, moderately correlated", 301, 0.5, 13, device, values=False),
+        _ess_case("float32, strongly correlated", 1000, 0.8, 14, device, dtype=F32, values=False),
+        _ess_case("short and strongly anticorrelated (the first non-positive pair comes late)", 30, -0.9, 20, device,
+                  accept=_late, values=False),
         Case("a constant trace of odd length, float32", dict(trace=torch.full((31,), -1.0, dtype=F32, device=device))),
-        _no_pair_case("no pair sum is <= 0, the slip at the end", 15, 14, device),
+        _no_pair_case("no pair sum is non-positive, the slip at the end", 15, 14, device, values=False),
     ] + must_raise(("a trace with an inf: ValueError",
                  dict(trace=torch.cat([ar1((20,), 0.0, 15), torch.tensor([math.inf], dtype=F64)]).to(device))))
 
@@ -269,11 +278,12 @@ register(Exercise(
 # ----------------------------------------------------------------------------- split_rhat
 
 
-def _rhat_case(label, C, T, seed, device, dtype=F64, offsets=None, rho=0.5):
+def _rhat_case(label, C, T, seed, device, dtype=F64, offsets=None, rho=0.5, values=True):
     x = ar1((C, T), rho, seed)
     if offsets is not None:
         x = x + torch.as_tensor(offsets, dtype=F64)[:, None]
-    return Case(f"{label}: {C} chains x {T} draws, {_dtype_name(dtype)}", dict(traces=x.to(device=device, dtype=dtype)))
+    size = f": {C} chains x {T} draws" if values else ""
+    return Case(f"{label}{size}, {_dtype_name(dtype)}", dict(traces=x.to(device=device, dtype=dtype)))
 
 
 def _drifting(C, T, seed, slope):
@@ -300,13 +310,14 @@ def _rhat_cases(suite, device):
             ("a NaN in the traces: ValueError", dict(traces=_with_nan(ar1((4, 100), 0.5, 6)).to(device))),
         )
     return [
-        Case("a drifting trend within every chain (only splitting sees it): 4 chains x 200 draws, float64",
+        Case("a drifting trend within every chain (only splitting sees it), several chains, float64",
              dict(traces=_drifting(4, 200, 11, 3.0).to(device))),
-        _rhat_case("an odd number of draws, chains apart", 3, 101, 12, device, offsets=[0.0, 0.5, -0.5]),
-        _rhat_case("two chains, slow mixing", 2, 1000, 13, device, rho=0.95),
-        _rhat_case("float32", 8, 500, 14, device, dtype=F32, offsets=[0.0] * 7 + [1.0]),
-        _rhat_case("the shortest allowed, one chain", 1, 4, 15, device),
-    ] + must_raise(("2 draws per chain: ValueError", dict(traces=ar1((5, 2), 0.5, 16).to(device))))
+        _rhat_case("an odd number of draws, chains apart", 3, 101, 12, device, offsets=[0.0, 0.5, -0.5], values=False),
+        _rhat_case("two chains, slow mixing, long traces", 2, 1000, 13, device, rho=0.95, values=False),
+        _rhat_case("float32, many chains, one of them apart from the others", 8, 500, 14, device, dtype=F32,
+                   offsets=[0.0] * 7 + [1.0], values=False),
+        _rhat_case("the shortest traces allowed, one chain", 1, 4, 15, device, values=False),
+    ] + must_raise(("fewer draws per chain than allowed: ValueError", dict(traces=ar1((5, 2), 0.5, 16).to(device))))
 
 
 register(Exercise(
@@ -338,13 +349,16 @@ def _scaled_sgld_step(w, grad, w_star, eps, nbeta, gamma, noise):
     return sgld.sgld_step(w, grad, w_star, eps, nbeta, gamma, 0.5 * noise)
 
 
-def _sgld_llc_case(label, loss_fn, w_star, *, n, gamma, eps, C, T, burn_in, seed, step=None, device, dtype=F64):
+def _sgld_llc_case(label, loss_fn, w_star, *, n, gamma, eps, C, T, burn_in, seed, step=None, device, dtype=F64,
+                   values=True):
     kwargs = dict(loss_fn=loss_fn, w_star=w_star.to(device=device, dtype=dtype), n=n, gamma=gamma, eps=eps,
                   n_chains=C, n_steps=T, burn_in=burn_in,
                   generator=torch.Generator(device=device).manual_seed(seed))
     if step is not None:
         kwargs["step"] = step
     d = w_star.numel()
+    if not values:  # hidden: the kind only
+        return Case(f"{label}, {_dtype_name(dtype)}", kwargs)
     return Case(f"{label}: {C} chains x {T} steps in d = {d}, burn_in = {burn_in}, n = {n}, gamma = {gamma}, "
                 f"eps = {eps}, {_dtype_name(dtype)}", kwargs)
 
@@ -363,14 +377,15 @@ def _sgld_llc_cases(suite, device):
         ]
     dln = potentials.deep_linear_network(device=device)
     return [
-        _sgld_llc_case("a deep linear network (4,3,3,4), rank 1", dln.model, dln.w_star, n=1000, gamma=1.0,
-                       eps=3e-4, C=8, T=150, burn_in=40, seed=11, device=device),
-        _sgld_llc_case("no burn-in", _quadratic(h3), torch.zeros(3), n=100, gamma=0.5, eps=5e-3, C=3, T=50,
-                       burn_in=0, seed=12, device=device),
-        _sgld_llc_case("one chain", _cross, torch.tensor([0.0, 1.0]), n=2000, gamma=1.0, eps=1e-3, C=1, T=100,
-                       burn_in=30, seed=13, device=device),
-        _sgld_llc_case("float32", _quadratic(h3.float()), torch.zeros(3), n=1000, gamma=1.0, eps=1e-3, C=4, T=100,
-                       burn_in=25, seed=14, device=device, dtype=F32),
+        _sgld_llc_case("a deep linear network at a low-rank true parameter, many chains, a small step", dln.model,
+                       dln.w_star, n=1000, gamma=1.0, eps=3e-4, C=8, T=150, burn_in=40, seed=11, device=device,
+                       values=False),
+        _sgld_llc_case("no burn-in: a quadratic, a few chains", _quadratic(h3), torch.zeros(3), n=100, gamma=0.5,
+                       eps=5e-3, C=3, T=50, burn_in=0, seed=12, device=device, values=False),
+        _sgld_llc_case("one chain: a singular potential", _cross, torch.tensor([0.0, 1.0]), n=2000, gamma=1.0, eps=1e-3,
+                       C=1, T=100, burn_in=30, seed=13, device=device, values=False),
+        _sgld_llc_case("float32: a quadratic, a few chains", _quadratic(h3.float()), torch.zeros(3), n=1000, gamma=1.0,
+                       eps=1e-3, C=4, T=100, burn_in=25, seed=14, device=device, dtype=F32, values=False),
     ]
 
 
@@ -489,15 +504,15 @@ def _eps_problems(suite):
     g = torch.Generator().manual_seed(5)
     Q = torch.linalg.qr(torch.randn(6, 6, generator=g, dtype=F64))[0]
     return [
-        EpsProblem("a rotated quadratic, d = 6", [_power(c / 2, 2) for c in (0.5, 1, 1.5, 2, 3, 4)], nbeta=100.0,
+        EpsProblem("a rotated quadratic in several dimensions", [_power(c / 2, 2) for c in (0.5, 1, 1.5, 2, 3, 4)], nbeta=100.0,
                    gamma=5.0, rotation=Q),
-        EpsProblem("a quadratic whose curvature is comparable to gamma, d = 2", [_power(0.05, 2), _power(0.1, 2)],
+        EpsProblem("a quadratic whose curvature is comparable to gamma", [_power(0.05, 2), _power(0.1, 2)],
                    nbeta=100.0, gamma=10.0, pilot_eps=1e-3),
-        EpsProblem("a sum of quartics, d = 3 (Hessian 0 at w*)", [_power(c, 4) for c in (0.5, 1.0, 2.0)], nbeta=145.0,
+        EpsProblem("a sum of quartics (the Hessian vanishes at w*)", [_power(c, 4) for c in (0.5, 1.0, 2.0)], nbeta=145.0,
                    gamma=4.0, pilot_eps=1e-4),
-        EpsProblem("a quartic and a quadratic direction, rotated by 45 degrees, d = 2", [_power(1.0, 4), _power(0.25, 2)],
+        EpsProblem("a quartic and a quadratic direction, rotated off the axes", [_power(1.0, 4), _power(0.25, 2)],
                    nbeta=145.0, gamma=3.0, rotation=torch.tensor([[1.0, -1.0], [1.0, 1.0]], dtype=F64) / math.sqrt(2)),
-        EpsProblem("a regular direction beside a quartic one, d = 2", [_power(0.5, 2), _power(1.0, 4)], nbeta=145.0,
+        EpsProblem("a regular direction beside a quartic one", [_power(0.5, 2), _power(1.0, 4)], nbeta=145.0,
                    gamma=2.0),
     ]
 
@@ -516,7 +531,7 @@ def _eps_cases(suite, device):
     for k, pr in enumerate(_eps_problems(suite)):
         w_star = torch.zeros(len(pr.terms), dtype=F64, device=device)
         draws = _pilot(suite, device, k).clone()
-        cases.append(Case(f"{pr.name}, nbeta = {pr.nbeta:g}, gamma = {pr.gamma:g}",
+        cases.append(Case(f"{pr.name}, nbeta = {pr.nbeta:g}, gamma = {pr.gamma:g}" if suite == "visible" else pr.name,
                           dict(loss_fn=pr.loss, w_star=w_star, nbeta=pr.nbeta, gamma=pr.gamma, draws=draws)))
     return cases
 
@@ -673,35 +688,35 @@ def _verdict_cases(suite, device):
     runs = [
         ("every diagnostic passes, several close to their thresholds",
          dict(rhat=(1.06, 1.09), ess=(110.0, 140.0), acceptance=(0.905, 0.93), shift=(2.0, 2.7))),
-        ("every diagnostic passes; one chain's ESS below 100, the mean above",
+        ("every diagnostic passes; one chain's ESS below the threshold, the mean above",
          dict(ess=(120.0, 160.0), low_chain=60.0)),
         ("R-hat just above its threshold, the rest fine", dict(rhat=(1.11, 1.14))),
         ("chains far apart, also too few draws and a low acceptance",
          dict(rhat=(1.3, 1.9), ess=(10.0, 40.0), acceptance=(0.6, 0.85))),
-        ("mean ESS just below 100, some chains above", dict(ess=(99.2, 99.8), chains=6)),
+        ("mean ESS just below its threshold, some chains above", dict(ess=(99.2, 99.8), chains=6)),
         ("too few draws and a large change under halving", dict(ess=(20.0, 70.0), shift=(5.0, 10.0))),
         ("acceptance just below its bound", dict(acceptance=(0.88, 0.895))),
         ("a low acceptance and a large change under halving", dict(acceptance=(0.5, 0.85), shift=(4.0, 8.0))),
-        ("a change just over 3 combined SEs, equal SEs", dict(shift=(3.15, 3.4), equal_se=True)),
+        ("a change just over the halving threshold in combined SEs, equal SEs", dict(shift=(3.15, 3.4), equal_se=True)),
         ("the estimate rises by many SEs when eps is halved, R-hat and acceptance close to their thresholds",
          dict(rhat=(1.07, 1.09), acceptance=(0.905, 0.92), shift=(6.0, 12.0), sign=1.0)),
-        ("a change between 2.2 and 2.9 combined SEs, equal SEs (over 3 times one SE alone)",
+        ("a change just under the halving threshold in combined SEs, equal SEs (yet over it in one SE alone)",
          dict(shift=(2.2, 2.9), equal_se=True)),
         ("too few draws and an acceptance below its bound, the rest fine",
          dict(ess=(30.0, 90.0), acceptance=(0.7, 0.89))),
         ("R-hat above its threshold and a large change under halving", dict(rhat=(1.15, 1.5), shift=(4.0, 9.0))),
         ("R-hat above its threshold and too few draws, the acceptance fine", dict(rhat=(1.12, 1.6), ess=(20.0, 80.0))),
-        ("mean ESS just below 100 and an acceptance just below its bound",
+        ("mean ESS just below its threshold and an acceptance just below its bound",
          dict(ess=(99.2, 99.8), acceptance=(0.88, 0.895))),
     ]
     cases = [case(label, **_random_run(g, **ranges)) for label, ranges in runs]
     cases += [  # exact boundaries, in numbers every correct way of writing the rule computes exactly
-        case("mean ESS exactly 100 (integer ESS values), the rest fine", 1.02,
+        case("mean ESS exactly at its threshold (integer ESS values), the rest fine", 1.02,
              [80.0, 130.0, 90.0, 100.0], 0.96, 7.0, 0.1, 7.05, 0.1),
-        case("a change of exactly 3 combined SEs (SEs 3 and 4), the rest fine", 1.0,
+        case("a change of exactly the halving threshold in combined SEs (unequal SEs), the rest fine", 1.0,
              [200.0, 200.0], 0.95, 100.0, 3.0, 85.0, 4.0),
-        case("R-hat exactly 1.1, the rest fine", 1.1, [150.0, 170.0, 160.0], 0.95, 2.0, 0.04, 2.01, 0.04),
-        case("acceptance exactly 0.9, the rest fine", 1.03, [400.0, 420.0, 380.0], 0.9, 8.0, 0.1, 8.1, 0.1),
+        case("R-hat exactly at its threshold, the rest fine", 1.1, [150.0, 170.0, 160.0], 0.95, 2.0, 0.04, 2.01, 0.04),
+        case("acceptance exactly at its bound, the rest fine", 1.03, [400.0, 420.0, 380.0], 0.9, 8.0, 0.1, 8.1, 0.1),
     ]
     return cases
 

@@ -124,8 +124,8 @@ def _norm_cases(suite, device):
                 case("2-D grid 9x7", 2, (9, 7), 5.0),
                 case("1-D grid of 51 points, log-density around -1e6 (exp underflows to 0)", 3, (51,), 20.0, shift=-1e6),
                 case("2-D grid 20x15, log-density around +800 (exp overflows to inf)", 4, (20, 15), 10.0, shift=800.0)]
-    return [case("a fine 1-D grid, log-density far below -700 (exp underflows)", 31, (201,), 50.0, shift=-3e5),
-            case("a non-square 2-D grid, log-density far above +700 (exp overflows)", 32, (60, 50), 20.0, shift=2000.0),
+    return [case("a fine 1-D grid, log-density so negative that exp underflows", 31, (201,), 50.0, shift=-3e5),
+            case("a non-square 2-D grid, log-density so large that exp overflows", 32, (60, 50), 20.0, shift=2000.0),
             case("float32 inputs on a 2-D grid", 33, (30, 30), 10.0, torch.float32)]
 
 
@@ -155,9 +155,9 @@ def _temp_cases(suite, device):
         return [case("1-D grid of 21 points, beta = 1", 3, (21,), 1.0),
                 case("2-D grid 15x15, beta = 0.25 (flattens)", 4, (15, 15), 0.25),
                 case("1-D grid of 31 points, beta = 2.5 (sharpens)", 5, (31,), 2.5)]
-    return [case("strong tempering beta = 1/log n on a 2-D grid, a huge log-likelihood", 41, (80, 80), 1 / math.log(1e6), n_scale=3e4),
-            case("a fine 1-D grid, strong sharpening (beta > 1)", 42, (301,), 3.0),
-            case("float32 inputs, flattening (beta < 1)", 43, (101,), 0.5, torch.float32)]
+    return [case("strong tempering (beta the inverse of log n) on a 2-D grid, a huge log-likelihood", 41, (80, 80), 1 / math.log(1e6), n_scale=3e4),
+            case("a fine 1-D grid, strong sharpening (beta above one)", 42, (301,), 3.0),
+            case("float32 inputs, flattening (beta below one)", 43, (101,), 0.5, torch.float32)]
 
 
 register(Exercise(
@@ -234,7 +234,7 @@ def _cred_cases(suite, device):
                 case("float32, uneven 2-D grid 20x20, level 0.8: the result is a float32 0-d tensor", 10, (20, 20), 0.8,
                      torch.float32)]
     return [case("uneven 2-D grid, a high level", 61, (90, 70), 0.95),
-            case("uneven 1-D grid, a level close to 1", 62, (500,), 0.99),
+            case("uneven 1-D grid, a level close to one", 62, (500,), 0.99),
             case("uneven 1-D grid, a low level", 63, (100,), 0.1),
             case("float32, uneven 2-D grid, a middle level", 64, (40, 30), 0.7, torch.float32)]
 
@@ -428,12 +428,12 @@ _VOLUME_VISIBLE = [
 _VOLUME_HIDDEN = [
     ("one coordinate, a higher even power", (6,), (2.0,)),
     ("one coordinate, a high power and a tiny coefficient", (10,), (1e-4,)),
-    ("a quadratic and a quartic term, in different coordinates", (2, 4), (1.0, 1.0)),
-    ("two quartic terms", (4, 4), (1.0, 0.3)),
-    ("three coordinates, one of which K does not depend on", (0, 6, 2), (1.0, 1.0, 4.0)),
-    ("three terms of different powers, coefficients far from 1", (8, 2, 6), (1e-3, 50.0, 0.2)),
-    ("five quadratic terms (a regular model)", (2, 2, 2, 2, 2), (1.0, 2.0, 3.0, 4.0, 5.0)),
-    ("two coordinates K does not depend on, and a quartic term", (0, 0, 4), (1.0, 1.0, 1.0)),
+    ("terms of mixed powers, in different coordinates", (2, 4), (1.0, 1.0)),
+    ("several terms of the same higher power, different coefficients", (4, 4), (1.0, 0.3)),
+    ("a coordinate K does not depend on, beside terms of different powers", (0, 6, 2), (1.0, 1.0, 4.0)),
+    ("several terms of different powers, coefficients far from one", (8, 2, 6), (1e-3, 50.0, 0.2)),
+    ("many quadratic terms (a regular model)", (2, 2, 2, 2, 2), (1.0, 2.0, 3.0, 4.0, 5.0)),
+    ("several coordinates K does not depend on, and one higher-power term", (0, 0, 4), (1.0, 1.0, 1.0)),
 ]
 _VOLUME_SUITES = {"visible": _VOLUME_VISIBLE, "hidden": _VOLUME_HIDDEN}
 _VOLUME_VISIBLE_LABELS = {label for label, _, _ in _VOLUME_VISIBLE}

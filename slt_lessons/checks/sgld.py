@@ -62,7 +62,8 @@ def _dtype_name(dtype) -> str:
 def _step_case(label, seed, device, shape, eps, nbeta, gamma, dtype=F64, noise_scale=1.0, values=False):
     """``values``: the label states the numbers (visible cases; round numbers only)."""
     d = shape[-1]
-    chains = f"one chain in {d}-D" if len(shape) == 1 else f"{shape[0]} chains in {d}-D"
+    chains = (f"one chain in {d}-D" if len(shape) == 1 else
+              f"{shape[0]} chains in {d}-D" if values else f"a batch of chains in {d}-D")
     detail = f", eps = {eps:g}, nbeta = {nbeta:g}, gamma = {gamma:g}" if values else ""
     return Case(
         f"{label}: {chains}{detail}, {_dtype_name(dtype)}",
@@ -83,12 +84,12 @@ def _step_cases(suite, device):
             _step_case("a batch of chains", 11, device, (8, 2), eps=0.1, nbeta=0.5, gamma=10.0, values=True),
         ]
     return [
-        _step_case("no noise (a gradient-descent step of size eps/2)", 21, device, (4, 3), eps=0.2, nbeta=3.0,
+        _step_case("no noise (a plain gradient-descent step of size half eps)", 21, device, (4, 3), eps=0.2, nbeta=3.0,
                    gamma=1.0, noise_scale=0.0),
-        _step_case("nbeta = n/log n for n = 10^4, small step", 31, device, (16, 5), eps=1e-4,
+        _step_case("nbeta = n/log n for a large n, a small step, strong localization", 31, device, (16, 5), eps=1e-4,
                    nbeta=1e4 / math.log(1e4), gamma=100.0),
-        _step_case("no localization (gamma = 0)", 41, device, (6, 4), eps=0.05, nbeta=4.0, gamma=0.0),
-        _step_case("tempered below 1, strong localization", 61, device, (5, 3), eps=0.02, nbeta=0.3, gamma=20.0),
+        _step_case("no localization (gamma zero)", 41, device, (6, 4), eps=0.05, nbeta=4.0, gamma=0.0),
+        _step_case("tempered (nbeta below one), strong localization", 61, device, (5, 3), eps=0.02, nbeta=0.3, gamma=20.0),
         _step_case("float32", 51, device, (32, 3), eps=0.01, nbeta=20.0, gamma=5.0, dtype=F32),
     ]
 
@@ -172,11 +173,11 @@ def _variance_cases(suite, device):
                  dict(kappa=t(4.0), gamma=t(0.0), eps=t([1e-4, 1e-3, 1e-2, 0.1, 0.5]))),
         ]
     return [
-        Case("step sizes near the stability limit eps*(kappa+gamma) -> 4",
+        Case("step sizes approaching the stability limit of eps*(kappa+gamma)",
              dict(kappa=t(3.0), gamma=t(1.0), eps=t([0.5, 0.9, 0.99]))),
         Case("kappa and eps broadcast against each other: a column of curvatures, a row of step sizes",
              dict(kappa=t([[0.1], [1.0], [10.0], [1000.0]]), gamma=t(2.5), eps=t([1e-5, 1e-4, 1e-3]))),
-        Case("float32, kappa = n/log n for n = 1000, strong localization",
+        Case("float32, kappa = n/log n for a moderate n, strong localization",
              dict(kappa=t(1000 / math.log(1000), F32), gamma=t(100.0, F32), eps=t([1e-4, 1e-3, 5e-3], F32))),
     ]
 
@@ -218,8 +219,9 @@ def _quartic(w, nbeta, gamma, w_star):
     return logp, -nbeta * w**3 - gamma * (w - w_star)
 
 
-def _mala_case(label, seed, device, shape, eps, nbeta=10.0, gamma=1.0, dtype=F64, values=False):
-    """``eps`` a number, or a list of one step size per chain (passed as a ``(C, 1)`` tensor)."""
+def _mala_case(label, seed, device, shape, eps, nbeta=10.0, gamma=1.0, dtype=F64, values=False, hidden=False):
+    """``eps`` a number, or a list of one step size per chain (passed as a ``(C, 1)`` tensor). ``hidden``: the
+    label is the kind alone, without w's shape."""
     w = _randn(shape, seed, "cpu", scale=0.7)
     w_star = torch.zeros(shape[-1], dtype=F64)
     logp, grad = _quartic(w, nbeta, gamma, w_star)
@@ -229,8 +231,9 @@ def _mala_case(label, seed, device, shape, eps, nbeta=10.0, gamma=1.0, dtype=F64
     logp_new, grad_new = _quartic(w_new, nbeta, gamma, w_star)
     to = dict(device=device, dtype=dtype)
     detail = f", eps = {eps:g}, quartic target nbeta = {nbeta:g}" if values else ""
+    shown = label if hidden else f"{label}: w of shape {tuple(shape)}{detail}"
     return Case(
-        f"{label}: w of shape {tuple(shape)}{detail}, {_dtype_name(dtype)}",
+        f"{shown}, {_dtype_name(dtype)}",
         dict(w=w.to(**to), w_new=w_new.to(**to), logp=logp.to(**to), logp_new=logp_new.to(**to),
              grad_logp=grad.to(**to), grad_logp_new=grad_new.to(**to), eps=e.to(**to) if isinstance(eps, list) else eps),
     )
@@ -245,9 +248,10 @@ def _mala_cases(suite, device):
                        (6, 3), eps=[0.01, 0.02, 0.05, 0.1, 0.2, 0.3]),
         ]
     return [
-        _mala_case("200 chains in 1-D, large step (many rejections)", 21, device, (200, 1), eps=0.3),
-        _mala_case("chains in a (5, 4, 6) batch, a stiffer target", 31, device, (5, 4, 6), eps=0.01, nbeta=30.0),
-        _mala_case("float32, 50 chains in 10-D", 41, device, (50, 10), eps=0.02, dtype=F32),
+        _mala_case("many chains in 1-D, a large step (many rejections)", 21, device, (200, 1), eps=0.3, hidden=True),
+        _mala_case("chains in a 2-D batch (w with two batch dimensions), a stiffer target", 31, device, (5, 4, 6),
+                   eps=0.01, nbeta=30.0, hidden=True),
+        _mala_case("float32, many chains in a higher dimension", 41, device, (50, 10), eps=0.02, dtype=F32, hidden=True),
     ]
 
 
@@ -544,8 +548,9 @@ def _acceptance_case(label, seed, device, n_chains, d, eps, nbeta, gamma, dtype=
     if blown_up:
         W[:blown_up, 0] = 1e80
     detail = f", eps = {eps:g}, nbeta = {nbeta:g}, gamma = {gamma:g}" if values else ""
+    chains = f"{n_chains} chains" if values else "a batch of chains"
     return Case(
-        f"{label}: {n_chains} chains in {d}-D{detail}, {_dtype_name(dtype)}",
+        f"{label}: {chains} in {d}-D{detail}, {_dtype_name(dtype)}",
         dict(target=target, W=W, w_star=w_star,
              nbeta=nbeta, gamma=gamma, eps=eps, noise=_randn((n_chains, d), seed + 2, device, dtype)),
     )
@@ -561,7 +566,7 @@ def _acceptance_cases(suite, device):
         ]
     return [
         _acceptance_case("a step size that rejects often", 21, device, 40, 2, eps=0.1, nbeta=30.0, gamma=1.0),
-        _acceptance_case("nbeta = n/log n for n = 1000, chains near w*", 31, device, 20, 5, eps=5e-3,
+        _acceptance_case("nbeta = n/log n for a moderate n, chains near w*, strong localization", 31, device, 20, 5, eps=5e-3,
                          nbeta=1000 / math.log(1000), gamma=50.0, spread=0.1),
         _acceptance_case("float32", 41, device, 20, 4, eps=5e-2, nbeta=10.0, gamma=2.0, dtype=F32),
     ]
@@ -666,7 +671,9 @@ def relative_bias(hessian_eigs, nbeta, gamma, eps) -> float:
 
 def _largest_case(label, device, h, nbeta, gamma, tol, values=False):
     detail = f", nbeta = {nbeta:g}, gamma = {gamma:g}, tol = {tol:g}" if values else ""
-    return Case(f"{label}: {len(h)} Hessian eigenvalue{'s' if len(h) > 1 else ''}{detail}", dict(hessian_eigs=torch.tensor(h, dtype=F64, device=device), nbeta=nbeta, gamma=gamma,
+    count = (f"{len(h)} Hessian eigenvalue{'s' if len(h) > 1 else ''}" if values else
+             "many Hessian eigenvalues" if len(h) > 4 else "a few Hessian eigenvalues")
+    return Case(f"{label}: {count}{detail}", dict(hessian_eigs=torch.tensor(h, dtype=F64, device=device), nbeta=nbeta, gamma=gamma,
                                    tol=tol))
 
 
@@ -680,12 +687,12 @@ def _largest_step_cases(suite, device):
                           values=True),
         ]
     return [
-        _largest_case("one stiff direction and nine soft ones", device, [10.0] + [0.01] * 9, 20.0, 5.0, 0.05),
-        _largest_case("flat (singular) directions: Hessian eigenvalues 0", device, [0.0, 0.0, 2.0, 0.5], 200.0, 20.0,
+        _largest_case("one stiff direction and many soft ones", device, [10.0] + [0.01] * 9, 20.0, 5.0, 0.05),
+        _largest_case("flat (singular) directions, some Hessian eigenvalues zero", device, [0.0, 0.0, 2.0, 0.5], 200.0, 20.0,
                    0.03),
-        _largest_case("no localization (gamma = 0)", device, [3.0, 1.0], 10.0, 0.0, 0.1),
+        _largest_case("no localization (gamma zero)", device, [3.0, 1.0], 10.0, 0.0, 0.1),
         _largest_case("localization stronger than the curvature", device, [0.5, 0.1], 10.0, 100.0, 0.02),
-        _largest_case("nbeta = n/log n for n = 10^4, a tight tolerance", device, [5.0, 2.0, 1.0, 0.5, 0.1],
+        _largest_case("nbeta = n/log n for a large n, a tight tolerance", device, [5.0, 2.0, 1.0, 0.5, 0.1],
                    1e4 / math.log(1e4), 100.0, 0.01),
         _largest_case("a loose tolerance, one stiff and one nearly flat direction", device, [1.0, 1e-3], 100.0, 1.0, 0.5),
         _largest_case("a very loose tolerance: a step near the stability limit", device, [2.0, 1.0], 5.0, 1.0, 4.0),
