@@ -7,8 +7,8 @@ local minimum w* as
                                            Watanabe 2013, JMLR 14),
 
 the expectation over p(w) ∝ exp(−nβ L_n(w) − (γ/2)‖w − w*‖²), approximated by chains of MALA
-(:mod:`slt_lessons.mala`, exact) or SGLD (:mod:`slt_lessons.sgld`, for minibatches, at a step
-chosen for its bias). Here n is the size of the dataset, never the minibatch size; L_n(w*) is
+(:mod:`slt_lessons.mala`, exact), HMC (:mod:`slt_lessons.hmc`, exact, for badly conditioned
+posteriors) or SGLD (:mod:`slt_lessons.sgld`, for minibatches, at a step chosen for its bias). Here n is the size of the dataset, never the minibatch size; L_n(w*) is
 computed on the full data; the burn-in steps are left out of the average; the standard error
 uses each chain's effective sample size; a chain that diverges is stopped, reported and left out
 of the mean, never averaged in silently; and every estimate carries the flags that argue
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from slt_lessons import diagnostics, llc, mala, sgld  # exercises call each other through their module
+from slt_lessons import diagnostics, hmc, llc, mala, sgld  # exercises call each other through their module
 from slt_lessons.chains import positive_int
 from slt_lessons.targets import Target, module_target, potential_target
 from slt_lessons.validation import as_tensor, require_ndim
@@ -47,6 +47,7 @@ BIAS_TOL = 0.02  # the step-size bias the default ε allows, relative
 GAMMA_SCALE = 0.15  # g in the default γ = g √nβ / s²: 5% bias in a quartic direction (default_gamma)
 GAMMA_TOL = 0.10  # γ decides the answer if halving it moves the estimate by more than this (and 3 SE)
 TARGET_ACCEPT = 0.65  # MALA's acceptance rate, tuned during the burn-in
+HMC_STEPS, HMC_MAX_STEPS = 200, 800  # HMC trajectories: the first run's, and the most a lengthened run makes
 
 
 def default_nbeta(n):
@@ -236,9 +237,11 @@ class LLCResult:
         lines.append(f"  {self.sampler.upper()}, ε = {self.eps:.3g}, step-size bias ≤ {100 * self.bias_bound:.2g}%, "
                      f"γ = {self.gamma:.3g}, nβ = {self.nbeta:.5g}")
         more = " (lengthened: the run had not settled)" if self.settings.get("lengthened") else ""
-        lines.append(f"  {self.losses.shape[1]} steps{more}, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
+        grads = self.settings.get("gradients_per_chain")
+        what = (f"trajectories ({grads} gradients per chain)" if self.sampler == "hmc" and grads else "steps")
+        lines.append(f"  {self.losses.shape[1]} {what}{more}, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
         if self.acceptance is not None and self.acceptance.numel():
-            what = "MALA acceptance" if self.sampler == "mala" else "MALA acceptance of SGLD proposals"
+            what = {"mala": "MALA acceptance", "hmc": "HMC acceptance"}.get(self.sampler, "MALA acceptance of SGLD proposals")
             lines.append(f"  {what} (chains that did not diverge): {float(self.acceptance.nanmean()):.3f}")
         if self.gamma_check is not None:
             g = self.gamma_check
@@ -328,7 +331,13 @@ def estimate_llc(
     **Sampler and step.** With ``sampler="auto"`` and no ``eps``, a full-batch estimate uses
     MALA (:func:`slt_lessons.mala.sample_mala`): it tunes its step during the burn-in to an
     acceptance of 0.65 and then samples the localized posterior exactly, so it has no step-size
-    bias (``bias_bound = 0``). With ``batch_size`` (or ``sampler="sgld"``) it uses SGLD at the
+    bias (``bias_bound = 0``). Where MALA would need more than a quarter of ``max_steps`` to relax
+    the flattest directions (κ·d^(1/3) steps, κ = (nβ·h_max + γ)/γ the condition number at w*: see
+    ``_mala_relaxation``), and ``n_steps`` is left to the library, it uses HMC instead
+    (:func:`slt_lessons.hmc.sample_hmc`, also exact): trajectories of a quarter period of the
+    flattest direction, (π/2)/√γ, cross them at a cost of ≈ √κ gradients instead of MALA's ≈ κ.
+    For HMC a step is a trajectory: the run starts at 200 of them and is lengthened up to 800,
+    and ``settings["gradients_per_chain"]`` gives the cost. ``sampler="hmc"`` asks for it. With ``batch_size`` (or ``sampler="sgld"``) it uses SGLD at the
     step whose bias is 2% on the local quadratic model (lesson 4), to first order in ε:
     ε = 8·0.02·λ̂₀ / (tr nβ∇²L_n + nβ² tr Cov(∇L_B)), the traces averaged over w* and where short
     MALA pilot chains go (Hutchinson's estimator; the covariance term is 0 for the full batch),
@@ -375,7 +384,7 @@ def estimate_llc(
       reported, as at a checkpoint early in training.
     - ``step``: an SGLD step whose bias at the chains' final states exceeds 3% (1.5 times the
       default's 2%: the estimate of the bias is itself noisy), or is past the stability limit.
-    - ``stuck``: more than a quarter of the MALA chains accept under 10% of their moves after
+    - ``stuck``: more than a quarter of the MALA or HMC chains accept under 10% of their moves after
       tuning (the step was tuned where they no longer are).
     - ``few_draws``: fewer than 400 effective draws over all chains (Vehtari et al. 2021, Bayesian
       Analysis 16(2)): too short a run to mix at this ε, or to trust its SE.
@@ -403,13 +412,21 @@ def estimate_llc(
                                   or not math.isfinite(value) or value < low or (name == "nbeta" and value == 0)):
             raise ValueError(f"{name} must be a {'positive' if name == 'nbeta' else 'non-negative'} finite number, "
                              f"got {value!r}")
-    if sampler not in ("auto", "sgld", "mala"):
-        raise ValueError(f"sampler must be 'auto', 'sgld' or 'mala', got {sampler!r}")
-    if sampler == "mala" and batch_size is not None:
-        raise ValueError("sampler='mala' needs the full batch: leave batch_size None, or use sampler='sgld'")
+    if sampler not in ("auto", "sgld", "mala", "hmc"):
+        raise ValueError(f"sampler must be 'auto', 'sgld', 'mala' or 'hmc', got {sampler!r}")
+    if sampler in ("mala", "hmc") and batch_size is not None:
+        raise ValueError(f"sampler={sampler!r} needs the full batch: leave batch_size None, or use sampler='sgld'")
+    gamma = default_gamma(nbeta, target.w_star) if gamma is None else gamma
     if sampler == "auto":
         sampler = "sgld" if (batch_size is not None or eps is not None) else "mala"
-    gamma = default_gamma(nbeta, target.w_star) if gamma is None else gamma
+        if sampler == "mala" and auto_length and gamma > 0 and _mala_relaxation(target, nbeta, gamma) > max_steps / 4:
+            sampler = "hmc"
+    if sampler == "hmc" and auto_length:
+        n_steps, max_steps = HMC_STEPS, HMC_MAX_STEPS
+        burn_in = n_steps // 4 if auto_burn_in else burn_in
+        if not burn_in < n_steps - 3:
+            raise ValueError(f"burn_in must be below {n_steps - 3} with HMC, whose run starts at {n_steps} trajectories "
+                             f"(give n_steps too, or leave burn_in to the library), got {burn_in!r}")
     positive_int("n_chains", n_chains)
     run = _Run(target, nbeta, gamma, sampler, batch_size, burn_in, n_steps, seed, acceptance_every, progress)
     run.sample(eps, list(range(n_chains)))
@@ -433,7 +450,7 @@ def estimate_llc(
                                   f"with its γ, or compare models at the same γ")
     res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=run.n_steps,
                         lengthened=run.n_steps > n_steps, burn_in=run.burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
-                        check_gamma=bool(check_gamma))
+                        check_gamma=bool(check_gamma), gradients_per_chain=run.gradients())
     if res.flags:
         warnings.warn("LLC estimate not trusted: " + "; ".join(f"{k}: {v}" for k, v in res.flags.items()),
                       RuntimeWarning, stacklevel=2)
@@ -497,7 +514,15 @@ class _Run:
         """Choose the step (if ``eps`` is None) and run the chains for ``self.n_steps`` steps."""
         target, nbeta, gamma = self.target, self.nbeta, self.gamma
         self.chains, self.init_loss = chains, float(target.full_loss(target.w_star[None])[0])
-        if self.sampler == "mala":
+        if self.sampler == "hmc":
+            a_max = nbeta * float(_top_curvature(target, target.w_star[None]).max()) + gamma
+            self.run = hmc.sample_hmc(target, nbeta=nbeta, gamma=gamma, n_steps=self.n_steps, chains=chains,
+                                      eps=eps if eps is not None else 1 / math.sqrt(a_max), seed=self.seed,
+                                      adapt_steps=self.burn_in if eps is None else 0, progress=self.progress)
+            self.adapted = self.burn_in if eps is None else 0
+            self.accepted = self.run.accept_rate * (self.n_steps - self.adapted)
+            self.used_eps = float(self.run.eps)
+        elif self.sampler == "mala":
             self.run = mala.sample_mala(target, nbeta=nbeta, gamma=gamma, n_steps=self.n_steps, chains=chains,
                                         eps=eps if eps is not None else self._mala_eps0(), seed=self.seed,
                                         adapt_steps=self.burn_in if eps is None else 0, target_accept=TARGET_ACCEPT,
@@ -527,7 +552,11 @@ class _Run:
     def extend(self, more):
         """Continue the same chains for ``more`` steps (one longer run: no new adaptation, same ε)."""
         T = self.losses.shape[1]
-        if self.sampler == "mala":
+        if self.sampler == "hmc":
+            self.run = hmc.sample_hmc(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps,
+                                      n_steps=more, chains=self.chains, resume=self.run, progress=self.progress)
+            self.accepted = self.accepted + self.run.accept_rate * more
+        elif self.sampler == "mala":
             self.run = mala.sample_mala(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps,
                                         n_steps=more, chains=self.chains, resume=self.run, progress=self.progress)
             self.accepted = self.accepted + self.run.accept_rate * more
@@ -539,12 +568,16 @@ class _Run:
         self.losses = torch.cat([self.losses, self.run.losses], 1)
         self.n_steps = T + more
 
+    def gradients(self) -> int:
+        """Gradient evaluations per chain so far (an HMC step is a trajectory of many)."""
+        return int(self.run.leapfrog) if self.sampler == "hmc" else self.n_steps
+
     def result(self, drop, theory) -> LLCResult:
         """The estimate of the run so far, its diagnostics and its flags."""
         target, nbeta, gamma, burn_in, chains = self.target, self.nbeta, self.gamma, self.burn_in, self.chains
         init_loss, losses, final, used_eps = self.init_loss, self.losses, self.run.final, self.used_eps
         d, C, T = target.d, len(chains), self.losses.shape[1]
-        if self.sampler == "mala":
+        if self.sampler in ("mala", "hmc"):
             bias = 0.0
             acceptance = (self.accepted / max(T - self.adapted, 1))[:, None]
             stopped = torch.where(torch.isfinite(losses).all(1), T, 0)
@@ -609,15 +642,28 @@ class _Run:
             flags["few_draws"] = (f"{float(ess[good].sum()):.0f} effective draws in all (Vehtari et al. 2021 ask for "
                                   f"400 before trusting the SE): the run is too short to mix at ε = {used_eps:.3g}; "
                                   f"give more n_steps")
-        stuck = int((acceptance[:, 0] < 0.1).sum()) if self.sampler == "mala" else 0
+        stuck = int((acceptance[:, 0] < 0.1).sum()) if self.sampler in ("mala", "hmc") else 0
         if stuck > C / 4:  # one sticky chain among many only widens the SE, which its ESS already says
-            flags["stuck"] = (f"{stuck} of {C} MALA chains accepted under 10% of their moves after tuning: they barely "
+            flags["stuck"] = (f"{stuck} of {C} {self.sampler.upper()} chains accepted under 10% of their moves after tuning: they barely "
                               f"move (the step tuned in the burn-in is too large where they went); give more burn_in")
         return LLCResult(
             llc=llc_mean, se=se, per_chain=per_chain, ess=ess, rhat=rhat, diverged=diverged, divergence=divergence,
             losses=losses, init_loss=init_loss, nbeta=nbeta, burn_in=burn_in, acceptance=acceptance, theory=theory,
             sampler=self.sampler, eps=used_eps, gamma=gamma, bias_bound=bias, flags=flags,
         )
+
+
+def _mala_relaxation(target, nbeta, gamma) -> float:
+    """How many steps MALA needs to relax the flattest directions of the localized posterior, to
+    order of magnitude: κ·d^(1/3), κ = a_max/γ its condition number at w*.
+
+    A tuned MALA step is ε ≈ 2.7·d^(−1/3)/a_max (Roberts & Rosenthal 1998, JRSS B 60(1): optimal
+    proposal variance ℓ² d^(−1/3) with ℓ ≈ 1.65, in units of the stiffest direction), and a Langevin
+    step contracts a direction of curvature γ by 1 − εγ/2, so relaxing it takes ≈ 2/(εγ) ≈ 0.74·κ·d^(1/3)
+    steps. At a singular w* (no curvature) κ = 1: MALA is fine there, whatever the curvature further out.
+    """
+    a_max = nbeta * float(_top_curvature(target, target.w_star[None]).max()) + gamma
+    return a_max / gamma * target.d ** (1 / 3)
 
 
 def _hvp(target, W, v):

@@ -9,7 +9,8 @@ the cost.
 - ``digits``: 64-32-32-10 (d = 3,466) on all 1,797 points of scikit-learn's ``load_digits``,
   inputs /16, cross-entropy.
 
-Each is estimated with the defaults (full batch: MALA) and with ``batch_size=256`` (SGLD). The
+Each is estimated with the defaults (full batch: MALA, or HMC where MALA could not relax the flat
+directions within max_steps) and with ``batch_size=256`` (SGLD). The
 issue's requirement: "Each gives no NaN and no flag on accuracy, and lands within 3 combined SE
 plus the bias bound of a run at ε/2 with 4× the steps, at the same nβ and γ."
 
@@ -118,16 +119,18 @@ def _describe(label, res, wall):
             f"    flags: {sorted(res.flags) or 'none'}")
 
 
-# On the regression MLP (nβ·h_max ≈ 3.8e4 against γ ≈ 3.6: a condition number of ~10⁴ for MALA and SGLD alike)
-# the default run reaches max_steps = 32,000 and still carries few_draws (full batch: 256 effective draws) or
-# drift (batch 256), although both estimates agree with the 4×-longer reference (measured 2026-12-01: 49.44 ± 0.54
-# vs 49.37 ± 0.42, and 46.16 ± 0.71 vs 49.12 ± 0.84). The flags are right; a sampler that mixes such models in
-# fewer steps (HMC) is what would lift them.
-_STIFF = pytest.mark.xfail(reason="the regression MLP does not settle within max_steps: flagged, see above", strict=False)
+# On the regression MLP (nβ·h_max ≈ 3.8e4 against γ ≈ 3.6: a condition number of ~10⁴) MALA reached
+# max_steps = 32,000 still flagged few_draws (256 effective draws), so the full batch now takes HMC
+# (measured 2026-12-01: 50.13 ± 0.28, ESS 588, R̂ 1.006, 200 trajectories, 434 s with the γ/2 run, against
+# MALA's 4×-longer 49.37 ± 0.42). SGLD (batch 256) has no such remedy yet: it reaches max_steps with drift,
+# although its estimate agrees with the 4×-longer reference (46.16 ± 0.71 vs 49.12 ± 0.84).
+_STIFF = pytest.mark.xfail(reason="SGLD on the regression MLP does not settle within max_steps: flagged, see above",
+                           strict=False)
 
 
-@pytest.mark.parametrize("batch_size", [None, 256], ids=["full", "batch256"])
-@pytest.mark.parametrize("problem", [pytest.param("regression", marks=_STIFF), "digits"])
+@pytest.mark.parametrize("problem, batch_size", [("regression", None), pytest.param("regression", 256, marks=_STIFF),
+                                                 ("digits", None), ("digits", 256)],
+                         ids=["regression-full", "regression-batch256", "digits-full", "digits-batch256"])
 def test_research_model_estimate_agrees_with_a_finer_longer_run(request, problem, batch_size):
     model, loss_fn, data = request.getfixturevalue(problem)
     d = _d(model)
@@ -135,9 +138,10 @@ def test_research_model_estimate_agrees_with_a_finer_longer_run(request, problem
     print(f"\n{problem}, batch_size={batch_size}, before its reference run:\n" + _describe("default    ", res, wall), flush=True)
 
     # The reference: same nβ, γ and sampler, half the step and four times the steps (so twice the
-    # Langevin time at a quarter of SGLD's step-size bias). Its own seed, so that the two runs'
-    # errors are independent, as the combined SE assumes.
-    n_steps = 4 * res.settings["n_steps"]
+    # Langevin time at a quarter of SGLD's step-size bias); for HMC four times the gradients, i.e. twice
+    # the trajectories at half the step. Its own seed, so that the two runs' errors are independent,
+    # as the combined SE assumes.
+    n_steps = (2 if res.sampler == "hmc" else 4) * res.settings["n_steps"]
     ref, wall_ref = _timed(model=model, loss_fn=loss_fn, data=data, batch_size=batch_size, nbeta=res.nbeta,
                            gamma=res.gamma, eps=res.eps / 2, sampler=res.sampler, n_steps=n_steps,
                            burn_in=n_steps // 4, check_gamma=False, seed=1)

@@ -745,7 +745,8 @@ for h in widths:
 #   $\lambda$ (multiplicity term $-(m-1)/\log n\beta$, localization); the rest is sampler bias.
 # * Choose $\varepsilon$ from the curvature the chains meet, $\varepsilon(\kappa_{\max}+\gamma) \approx 0.1$; an
 #   acceptance ≥ 0.9 is necessary, not sufficient; sweep $\varepsilon$ and $\gamma$ and report $\hat R$. Or leave
-#   $\varepsilon$ to the library: full batch, MALA (exact at any step); minibatches, SGLD at a step of 2% first-order bias.
+#   $\varepsilon$ to the library: full batch, MALA (exact at any step), or HMC (also exact) where the posterior is too
+#   badly conditioned for MALA to relax in time; minibatches, SGLD at a step of 2% first-order bias.
 # * On a trained network, an estimate is only as good as its stability under those sweeps.
 # * Trust a run only when its chains agree ($\hat R \le 1.1$), have enough draws (mean ESS ≥ 100), its step passes
 #   the acceptance bound (≥ 0.9) and halving the step moves the estimate by at most 3 combined SEs; the library's
