@@ -248,7 +248,23 @@ def laplace_det_check(nLn_min, log_prior_min, hessian):
 
 def test_laplace_checking_only_the_determinant_fails():
     result = run("free_energy.laplace_free_energy", laplace_det_check, "hidden")
-    assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts if "negative definite" in v.label]
+    assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts
+                                                               if "negative definite" in v.label or "indefinite" in v.label]
+
+
+def laplace_det_and_diagonal_check(nLn_min, log_prior_min, hessian):
+    """Positive determinant and positive diagonal: enough in two dimensions, not in three."""
+    sign, logdet = torch.linalg.slogdet(hessian)
+    if sign <= 0 or (torch.diagonal(hessian) <= 0).any():
+        raise ValueError("hessian is not positive definite")
+    d = hessian.shape[-1]
+    return nLn_min - log_prior_min + 0.5 * logdet - 0.5 * d * math.log(2 * math.pi)
+
+
+def test_laplace_checking_the_determinant_and_the_diagonal_fails_on_a_saddle():
+    """A learner's plausible test (found by an instructor trial): it passes every other case."""
+    result = run("free_energy.laplace_free_energy", laplace_det_and_diagonal_check, "hidden")
+    assert [v.label for v in result.verdicts if v.message] == [v.label for v in result.verdicts if "indefinite" in v.label]
 
 
 def laplace_no_half(nLn_min, log_prior_min, hessian):

@@ -213,7 +213,7 @@ def test_each_student_fetches_exactly_their_own_feedback_without_hidden_values(t
     assert "out.double()" in text["bob"] and "out.double()" not in text["alice"] + text["carol"]
     bob = text["bob"]
     # the points and the verdict per case; the hidden cases by label only
-    assert "0 / 1 points" in bob and "visible checks" in bob and "4/4 cases correct" in bob
+    assert "autograder: 0 / 1 points" in bob and "visible checks" in bob and "4/4 cases correct" in bob
     assert "ok    a 2-D y and a 1-D mean" in bob and "WRONG float32 inputs: the result must stay float32" in bob
     assert "inputs and expected values are not shown" in bob
     assert "BEGIN HIDDEN TESTS" not in bob and 'suite="hidden"' not in bob

@@ -200,7 +200,7 @@ def _laplace_cases(suite, device):
     return [
         _laplace_case("ill-conditioned Hessian (SPD, a huge condition number), several parameters", 4.1e4, -7.3,
                       _spd(6, 1e6, seed=2, scale=1e4), device=device),
-        _laplace_case("regular model at huge n: H = n I, many parameters (Laplace = BIC plus the prior and the Gaussian-integral constant)", 2.0e8, 0.4,
+        _laplace_case("regular model at huge n: an isotropic Hessian, many parameters", 2.0e8, 0.4,
                       1e8 * torch.eye(10, dtype=f64), device=device),
         _laplace_case("correlated parameters (strong off-diagonal Hessian terms), negative nL_n", -1.5, 1.25,
                       torch.tensor([[5.0, 3.0], [3.0, 2.0]], dtype=f64), device=device),
@@ -210,6 +210,11 @@ def _laplace_cases(suite, device):
                      _laplace_case("", 1.0, 0.0, torch.tensor([[3.0, 0.0], [0.0, 0.0]], dtype=f64), device=device).kwargs),
         *_must_raise("negative definite (a maximum: det H positive, yet not positive definite)",
                      _laplace_case("", 1.0, 0.0, -50 * torch.eye(2, dtype=f64), device=device).kwargs),
+        # a saddle whose determinant and diagonal are both positive (two negative eigenvalues): only a
+        # test of every eigenvalue (or a Cholesky factorisation) sees it; needs three or more parameters
+        *_must_raise("indefinite, yet with a positive determinant and a positive diagonal",
+                     _laplace_case("", 1.0, 0.0, torch.tensor([[1.0, 2.0, 2.0], [2.0, 1.0, 2.0], [2.0, 2.0, 1.0]],
+                                                              dtype=f64), device=device).kwargs),
     ]
 
 
@@ -429,15 +434,15 @@ def _preference_cases(suite, device):
     return [
         _models("a tiny loss gap and very large n: a simpler model against a more accurate, more complex one",
                 logn(2, 12, 21), [0.693148, 0.693147], [0.5, 2.0], [1, 1], device),
-        _models("one model better on both counts (lower loss and lower lambda), listed second",
+        _models("two models, one of which dominates the other",
                 logn(1, 9, 9), [0.2, 0.1], [1.5, 0.25], [1, 1], device),
         _models("equal lambda, the lower-loss model has the smaller multiplicity",
                 logn(1, 10, 19), [0.40001, 0.4], [0.75, 0.75], [3, 1], device),
         _models("several models with random, nearly equal losses, lambdas spread out, one of higher multiplicity",
                 logn(1, 10, 25), L4, [0.25, 0.75, 1.5, 2.5], [1, 2, 1, 1], device),
-        _models("multiplicities given as an integer tensor: the cusp (lower loss) against a node (higher multiplicity)",
+        _models("multiplicities given as an integer tensor: two singular models with nearly equal losses",
                 logn(1, 7, 13), [1.0, 1.00001], [5 / 12, 0.5], torch.tensor([1, 2]), device),
-        _models("a longer list of models in decreasing loss; the most accurate has the largest lambda",
+        _models("a longer list of models, with a trade-off between loss and lambda",
                 logn(1, 8, 15), [0.05, 0.04, 0.035, 0.033, 0.0325], [0.5, 1.0, 2.0, 3.0, 5.0], [1, 1, 1, 1, 1], device),
     ]
 

@@ -461,7 +461,7 @@ def graded_notebook(source, submitted, result):
             out.cells.append(nbformat.v4.new_code_cell(text, metadata=copy.deepcopy(cell.metadata)))
         elif cell.cell_type == "code" and meta.get("grade") and gid.removesuffix("-test") in graded:
             e = graded[gid.removesuffix("-test")]
-            report = f"{e.points:g} / {e.max_points:g} points\n{e.for_learner}\n"
+            report = f"autograder: {e.points:g} / {e.max_points:g} points\n{e.for_learner}\n"
             out.cells.append(nbformat.v4.new_code_cell(cell.source, metadata=copy.deepcopy(cell.metadata),
                                                        outputs=[nbformat.v4.new_output("stream", name="stdout", text=report)]))
         else:
