@@ -8,10 +8,12 @@ minibatches) a block of steps at a time.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
-__all__ = ["chain_indices", "chain_generators", "block_steps", "draw_block", "positive_int", "steps"]
+__all__ = ["chain_indices", "chain_generators", "block_steps", "draw_block", "positive_int", "steps", "DualAveraging"]
 
 
 def chain_indices(n_chains, chains=None) -> list[int]:
@@ -68,3 +70,32 @@ def steps(n_steps: int, progress: bool, desc: str = "SGLD"):
     from tqdm.auto import tqdm  # imported here: no terminal needed unless a bar is asked for
 
     return tqdm(range(n_steps), desc=desc, leave=False)
+
+
+class DualAveraging:
+    """Tunes log ε toward an acceptance rate ``target`` during the first ``adapt_steps`` steps.
+
+    Dual averaging (Hoffman & Gelman 2014, JMLR 15, "The No-U-Turn Sampler", Algorithm 5, with
+    their constants γ = 0.05, t₀ = 10, κ = 0.75, started at ``eps0``), in two windows, the second
+    restarted from the first's averaged step (as Stan does), since the average over one short
+    window still remembers the large early steps. ``log_eps`` is a float (one ε for all chains) or
+    a tensor (one per chain); after the last step of a window it is that window's averaged iterate.
+    """
+
+    def __init__(self, eps0: float, log_eps, adapt_steps: int, target: float):
+        like = (lambda v: torch.full_like(log_eps, v)) if isinstance(log_eps, torch.Tensor) else float
+        self.log_eps, self.adapt_steps, self.target = log_eps, adapt_steps, target
+        self.mu, self.h_bar, self.log_eps_bar, self._zero = like(math.log(10 * eps0)), like(0.0), like(0.0), like(0.0)
+
+    def update(self, t: int, accept_prob) -> None:
+        """Step ``t`` (< ``adapt_steps``) had acceptance probability ``accept_prob``: move log ε."""
+        half = self.adapt_steps // 2
+        window = half if t < half else self.adapt_steps - half
+        m = t + 1 if t < half else t + 1 - half
+        self.h_bar = (1 - 1 / (m + 10)) * self.h_bar + (self.target - accept_prob) / (m + 10)
+        self.log_eps = self.mu - math.sqrt(m) / 0.05 * self.h_bar
+        eta = m**-0.75
+        self.log_eps_bar = eta * self.log_eps + (1 - eta) * self.log_eps_bar
+        if m == window:  # end of a window: restart from its averaged step
+            self.log_eps, self.mu = self.log_eps_bar, self.log_eps_bar + math.log(2)
+            self.h_bar, self.log_eps_bar = self._zero, self._zero

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from slt_lessons.chains import chain_generators, chain_indices, positive_int, steps
+from slt_lessons.chains import DualAveraging, chain_generators, chain_indices, positive_int, steps
 from slt_lessons.mala import log_density
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
@@ -75,10 +75,9 @@ def sample_hmc(
     Each iteration follows a trajectory of length ``path_length`` (default :func:`quarter_period`
     of γ) times a factor drawn uniformly from 1 ± 0.2 (so that no direction's period resonates
     with it), in ⌈length/ε⌉ leapfrog steps (at most 2048). During the first ``adapt_steps``
-    iterations ε is tuned toward the acceptance ``target_accept`` by dual averaging (Hoffman &
-    Gelman 2014, JMLR 15, Algorithm 5), on the mean acceptance over the chains (one ε for all, so
-    the chains share their trajectories' step counts and run as one batch), in two windows as
-    :func:`slt_lessons.mala.sample_mala` does; afterwards ε is fixed and each chain is an exact
+    iterations ε is tuned toward the acceptance ``target_accept`` by dual averaging in two windows
+    (:class:`slt_lessons.chains.DualAveraging`), on the mean acceptance over the chains (one ε for
+    all, so the chains share their trajectories' step counts and run as one batch); afterwards ε is fixed and each chain is an exact
     MCMC for p. 0.8 is a common HMC target (Stan's default), above the asymptotic optimum 0.65
     (Beskos et al. 2013, Bernoulli 19(5)) for robustness on rough targets. Momenta and accept
     uniforms come from chain c's own generator; the trajectory lengths from one generator of the
@@ -101,7 +100,7 @@ def sample_hmc(
     else:
         gens, jitter_gen, W = resume.gens, resume.jitter_gen, resume.final.clone()
         log_eps, leapfrog, adapt_steps = math.log(resume.eps), resume.leapfrog, 0
-    mu, h_bar, log_eps_bar = math.log(10 * math.exp(log_eps)), 0.0, 0.0
+    adapt = DualAveraging(math.exp(log_eps), log_eps, adapt_steps, target_accept)
     logp, grad, loss = log_density(target, W, nbeta, gamma)
     losses = torch.empty(C, n_steps, **like)
     n_accepted = torch.zeros(C, **like)
@@ -124,15 +123,9 @@ def sample_hmc(
         logp, loss = torch.where(accept, logp_new, logp), torch.where(accept, loss_new, loss)
         grad = torch.where(accept[:, None], g_new, grad)
         losses[:, t] = loss
-        if t < adapt_steps:  # dual averaging of log ε on the chains' mean acceptance, in two windows
-            window = adapt_steps // 2 if t < adapt_steps // 2 else adapt_steps - adapt_steps // 2
-            m = t + 1 if t < adapt_steps // 2 else t + 1 - adapt_steps // 2
-            h_bar = (1 - 1 / (m + 10)) * h_bar + (target_accept - float(log_alpha.clamp(max=0).exp().mean())) / (m + 10)
-            log_eps = mu - math.sqrt(m) / 0.05 * h_bar
-            eta = m**-0.75
-            log_eps_bar = eta * log_eps + (1 - eta) * log_eps_bar
-            if m == window:  # end of a window: restart from its averaged step
-                log_eps, mu, h_bar, log_eps_bar = log_eps_bar, log_eps_bar + math.log(2), 0.0, 0.0
+        if t < adapt_steps:  # on the chains' mean acceptance probability
+            adapt.update(t, float(log_alpha.clamp(max=0).exp().mean()))
+            log_eps = adapt.log_eps
         else:
             n_accepted += accept
     rate = n_accepted / max(n_steps - adapt_steps, 1)

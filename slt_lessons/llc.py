@@ -508,16 +508,16 @@ class _Run:
 
     def _mala_eps0(self):
         """MALA's first step: 1/(curvature of the localized target at w*)."""
-        return 1 / (self.nbeta * float(_top_curvature(self.target, self.target.w_star[None]).max()) + self.gamma)
+        return 1 / _a_max_at_w_star(self.target, self.nbeta, self.gamma)
 
     def sample(self, eps, chains):
         """Choose the step (if ``eps`` is None) and run the chains for ``self.n_steps`` steps."""
         target, nbeta, gamma = self.target, self.nbeta, self.gamma
         self.chains, self.init_loss = chains, float(target.full_loss(target.w_star[None])[0])
         if self.sampler == "hmc":
-            a_max = nbeta * float(_top_curvature(target, target.w_star[None]).max()) + gamma
+            eps0 = 1 / math.sqrt(_a_max_at_w_star(target, nbeta, gamma))  # leapfrog is stable below 2/√a_max
             self.run = hmc.sample_hmc(target, nbeta=nbeta, gamma=gamma, n_steps=self.n_steps, chains=chains,
-                                      eps=eps if eps is not None else 1 / math.sqrt(a_max), seed=self.seed,
+                                      eps=eps if eps is not None else eps0, seed=self.seed,
                                       adapt_steps=self.burn_in if eps is None else 0, progress=self.progress)
             self.adapted = self.burn_in if eps is None else 0
             self.accepted = self.run.accept_rate * (self.n_steps - self.adapted)
@@ -662,8 +662,12 @@ def _mala_relaxation(target, nbeta, gamma) -> float:
     step contracts a direction of curvature γ by 1 − εγ/2, so relaxing it takes ≈ 2/(εγ) ≈ 0.74·κ·d^(1/3)
     steps. At a singular w* (no curvature) κ = 1: MALA is fine there, whatever the curvature further out.
     """
-    a_max = nbeta * float(_top_curvature(target, target.w_star[None]).max()) + gamma
-    return a_max / gamma * target.d ** (1 / 3)
+    return _a_max_at_w_star(target, nbeta, gamma) / gamma * target.d ** (1 / 3)
+
+
+def _a_max_at_w_star(target, nbeta, gamma) -> float:
+    """The largest curvature of the localized target at w*: nβ·(top Hessian eigenvalue of L_n) + γ."""
+    return nbeta * float(_top_curvature(target, target.w_star[None]).max()) + gamma
 
 
 def _hvp(target, W, v):

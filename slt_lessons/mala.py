@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from slt_lessons.chains import block_steps, chain_generators, chain_indices, draw_block, positive_int, steps
+from slt_lessons.chains import (DualAveraging, block_steps, chain_generators, chain_indices, draw_block, positive_int,
+                                steps)
 from slt_lessons.targets import Target
 from slt_lessons.validation import require_positive
 
@@ -77,11 +78,8 @@ def sample_mala(
     """Run MALA chains from ``target.w_star`` (full data), batched over chains.
 
     During the first ``adapt_steps`` steps each chain tunes its own ε toward the acceptance
-    rate ``target_accept`` by dual averaging (Hoffman & Gelman 2014, JMLR 15, "The No-U-Turn
-    Sampler", Algorithm 5, with their constants γ = 0.05, t₀ = 10, κ = 0.75, started at ``eps``), in
-    two windows, the second restarted from the first's averaged step (as Stan does), since the
-    average over one short window still remembers the large early steps; afterwards ε is fixed
-    at the second window's averaged iterate, so each chain is an exact MCMC for p, and
+    rate ``target_accept`` by dual averaging in two windows (:class:`slt_lessons.chains.DualAveraging`,
+    started at ``eps``); afterwards ε is fixed at the second window's averaged iterate, so each chain is an exact MCMC for p, and
     chain c's draws depend only on (seed, c); ``chains`` picks the indices, as in
     :func:`slt_lessons.sgld.sample_sgld`. With ``pool`` every chain ends the adaptation at the
     median of the chains' steps: a chain that tuned its step in a flatter region than it goes on
@@ -104,7 +102,7 @@ def sample_mala(
     like = dict(dtype=w_star.dtype, device=w_star.device)
     log_eps = torch.full((C,), math.log(eps0), **like) if resume is None else resume.eps.log()
     adapt_steps = adapt_steps if resume is None else 0
-    mu, h_bar, log_eps_bar = torch.full((C,), math.log(10 * eps0), **like), torch.zeros(C, **like), torch.zeros(C, **like)
+    adapt = DualAveraging(eps0, log_eps, adapt_steps, target_accept)
     logp, grad, loss = log_density(target, W, nbeta, gamma)
     losses = torch.empty(C, n_steps, **like)
     n_accepted = torch.zeros(C, **like)
@@ -123,18 +121,11 @@ def sample_mala(
         logp, loss = torch.where(accept, logp_new, logp), torch.where(accept, loss_new, loss)
         grad = torch.where(accept[:, None], grad_new, grad)
         losses[:, t] = loss
-        if t < adapt_steps:  # dual averaging of log ε on the acceptance probability, in two windows
-            window = adapt_steps // 2 if t < adapt_steps // 2 else adapt_steps - adapt_steps // 2
-            m = t + 1 if t < adapt_steps // 2 else t + 1 - adapt_steps // 2
-            h_bar = (1 - 1 / (m + 10)) * h_bar + (target_accept - log_alpha.exp()) / (m + 10)
-            log_eps = mu - math.sqrt(m) / 0.05 * h_bar
-            eta = m**-0.75
-            log_eps_bar = eta * log_eps + (1 - eta) * log_eps_bar
-            if m == window:  # end of a window: restart from its averaged step (Stan's windowed adaptation)
-                log_eps, mu = log_eps_bar, log_eps_bar + math.log(2)
-                h_bar, log_eps_bar = torch.zeros_like(h_bar), torch.zeros_like(log_eps_bar)
-                if pool and t == adapt_steps - 1:
-                    log_eps = log_eps.median().expand(C).clone()
+        if t < adapt_steps:
+            adapt.update(t, log_alpha.exp())
+            if pool and t == adapt_steps - 1:
+                adapt.log_eps = adapt.log_eps.median().expand(C).clone()
+            log_eps = adapt.log_eps
         else:
             n_accepted += accept
     rate = n_accepted / max(n_steps - adapt_steps, 1)
