@@ -75,10 +75,10 @@ def test_the_class_folder_gets_a_config_that_loads_the_course_and_keeps_the_clas
     with config.open("a") as f:
         f.write('c.LateSubmissionPlugin.penalty_method = "zero"\n')
     prepare_root(repo, root)  # again: the instructor's line stays
-    loaded = grading.class_config(repo, root)
+    loaded = grading.class_config(root)
     assert loaded.CourseDirectory.root == str(root)
     assert loaded.Exchange.root == str(root / "exchange") and loaded.ExportPlugin.to == str(root / "grades.csv")
-    assert grading.late_penalty_rule(repo, root).penalty_method == "zero"
+    assert grading.late_penalty_rule(root).penalty_method == "zero"
 
 
 def test_student_commands_get_a_cache_of_their_own_and_instructor_commands_do_not(tmp_path):

@@ -80,13 +80,12 @@ class SubmissionGrade:
     def max_score(self) -> float:
         return sum(e.max_points for e in self.exercises)
 
-    def feedback_text(self, learner: bool = False) -> str:
-        """The report of every exercise; ``learner=True``: without the hidden cases' values."""
+    def feedback_text(self) -> str:
         lines = [f"{self.assignment}: {self.score:g} / {self.max_score:g} points", ""]
         lines += [f"NOTE: {n}" for n in self.notes]
         for e in self.exercises:
             lines.append(f"[{e.points:g}/{e.max_points:g}] {e.exercise_id}")
-            lines.extend("    " + l for l in (e.for_learner if learner else e.feedback).splitlines())
+            lines.extend("    " + l for l in e.feedback.splitlines())
         return "\n".join(lines) + "\n"
 
 

@@ -309,7 +309,7 @@ def grade(repo: Repo, root: Path, assignments: list[str] | None = None, *, stude
                 f"course ({', '.join(repo.assignments())}); rename it submitted/{s.student}/<assignment>/")
     subs = [s for s in subs if s.assignment]
     _prepare(repo, root, subs, assignments, students)
-    penalty = late_penalty_rule(repo, root)
+    penalty = late_penalty_rule(root)  # the class folder is prepared: _prepare registered the assignments
 
     def one(s: Submission):
         nb = None
@@ -357,11 +357,11 @@ def submission_time(folder: Path):
         return None, f"its timestamp.txt ({text[:40]!r}) is not a time; the submission is recorded without one"
 
 
-def class_config(repo: Repo, root: Path):
-    """The nbgrader configuration of the class at ``root`` (course settings, then the class's own)."""
+def class_config(root: Path):
+    """The nbgrader configuration of the class at ``root``, a folder :func:`prepare_root` has
+    prepared (course settings, then the class's own)."""
     from traitlets.config.loader import PyFileConfigLoader
 
-    prepare_root(repo, root)
     saved = os.environ.get("SLT_COURSE_ROOT")
     try:  # the class file sets SLT_COURSE_ROOT for the course settings it loads
         return PyFileConfigLoader("nbgrader_config.py", str(root)).load_config()
@@ -372,13 +372,13 @@ def class_config(repo: Repo, root: Path):
             os.environ["SLT_COURSE_ROOT"] = saved
 
 
-def late_penalty_rule(repo: Repo, root: Path):
+def late_penalty_rule(root: Path):
     """nbgrader's late-submission plugin as the class configures it (``AssignLatePenalties.plugin_class``,
     default ``LateSubmissionPlugin``, whose ``penalty_method`` is ``none`` unless set)."""
     from nbgrader.plugins import LateSubmissionPlugin
     from traitlets.utils.importstring import import_item
 
-    config = class_config(repo, root)
+    config = class_config(root)
     cls = config.AssignLatePenalties.get("plugin_class", LateSubmissionPlugin)
     return (import_item(cls) if isinstance(cls, str) else cls)(config=config)
 

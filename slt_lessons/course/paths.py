@@ -98,9 +98,10 @@ def prepare_root(repo: Repo, root: Path) -> Path:
     if not config.is_file():
         config.write_text(fresh)
     else:  # keep the instructor's lines; update only the two paths of slt-course's own lines
+        ours = fresh.partition("# Your class's settings")[0]
         head, sep, tail = config.read_text().partition("# Your class's settings")
-        if sep and "load_subconfig(" in head and head != fresh.partition("# Your class's settings")[0]:
-            config.write_text(fresh.partition("# Your class's settings")[0] + sep + tail)
+        if sep and "load_subconfig(" in head and head != ours:
+            config.write_text(ours + sep + tail)
     _stamp_gradebook(root / "gradebook.db")
     return root
 
@@ -113,8 +114,7 @@ def _stamp_gradebook(db: Path) -> None:
     with sqlite3.connect(db) as con:
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables and "alembic_version" not in tables:
-            use_this_environment()
-            from nbgrader.api import get_alembic_version
+            from nbgrader.api import get_alembic_version  # runs `alembic`: prepare_root put it on PATH
 
             con.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
             con.execute("INSERT INTO alembic_version (version_num) VALUES (?)", (get_alembic_version(),))
