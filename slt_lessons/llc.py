@@ -8,7 +8,8 @@ local minimum w* as
 
 the expectation over p(w) ∝ exp(−nβ L_n(w) − (γ/2)‖w − w*‖²), approximated by chains of MALA
 (:mod:`slt_lessons.mala`, exact), HMC (:mod:`slt_lessons.hmc`, exact, for badly conditioned
-posteriors) or SGLD (:mod:`slt_lessons.sgld`, for minibatches, at a step chosen for its bias). Here n is the size of the dataset, never the minibatch size; L_n(w*) is
+posteriors) or SGLD (:mod:`slt_lessons.sgld`, for minibatches, with Leimkuhler–Matthews noise and at a
+step chosen for its bias). Here n is the size of the dataset, never the minibatch size; L_n(w*) is
 computed on the full data; the burn-in steps are left out of the average; the standard error
 uses each chain's effective sample size; a chain that diverges is stopped, reported and left out
 of the mean, never averaged in silently; and every estimate carries the flags that argue
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 DEFAULTS = dict(n_chains=8, n_steps=2000, max_steps=32_000)
+SAMPLER_NAMES = {"mala": "MALA", "hmc": "HMC", "sgld": "SGLD", "lm": "SGLD (Leimkuhler–Matthews)"}
 UNSETTLED = ("drift", "few_draws", "not_mixed")  # the flags a longer run can lift
 BIAS_TOL = 0.02  # the step-size bias the default ε allows, relative
 GAMMA_SCALE = 0.15  # g in the default γ = g √nβ / s²: 5% bias in a quartic direction (default_gamma)
@@ -234,14 +236,15 @@ class LLCResult:
     def __str__(self) -> str:
         C = len(self.per_chain)
         lines = [f"LLC estimate {self.llc:.4g} ± {self.se:.2g} (SE) from {C - int(self.diverged.sum())} of {C} chains"]
-        lines.append(f"  {self.sampler.upper()}, ε = {self.eps:.3g}, step-size bias ≤ {100 * self.bias_bound:.2g}%, "
+        lines.append(f"  {SAMPLER_NAMES.get(self.sampler, self.sampler)}, ε = {self.eps:.3g}, step-size bias ≤ {100 * self.bias_bound:.2g}%, "
                      f"γ = {self.gamma:.3g}, nβ = {self.nbeta:.5g}")
         more = " (lengthened: the run had not settled)" if self.settings.get("lengthened") else ""
         grads = self.settings.get("gradients_per_chain")
         what = (f"trajectories ({grads} gradients per chain)" if self.sampler == "hmc" and grads else "steps")
         lines.append(f"  {self.losses.shape[1]} {what}{more}, burn-in {self.burn_in} excluded, split R̂ = {self.rhat:.3f}")
         if self.acceptance is not None and self.acceptance.numel():
-            what = {"mala": "MALA acceptance", "hmc": "HMC acceptance"}.get(self.sampler, "MALA acceptance of SGLD proposals")
+            what = {"mala": "MALA acceptance", "hmc": "HMC acceptance"}.get(
+                self.sampler, "MALA acceptance of full-batch Langevin proposals at this ε")
             lines.append(f"  {what} (chains that did not diverge): {float(self.acceptance.nanmean()):.3f}")
         if self.gamma_check is not None:
             g = self.gamma_check
@@ -337,14 +340,28 @@ def estimate_llc(
     (:func:`slt_lessons.hmc.sample_hmc`, also exact): trajectories of a quarter period of the
     flattest direction, (π/2)/√γ, cross them at a cost of ≈ √κ gradients instead of MALA's ≈ κ.
     For HMC a step is a trajectory: the run starts at 200 of them and is lengthened up to 800,
-    and ``settings["gradients_per_chain"]`` gives the cost. ``sampler="hmc"`` asks for it. With ``batch_size`` (or ``sampler="sgld"``) it uses SGLD at the
-    step whose bias is 2% on the local quadratic model (lesson 4), to first order in ε:
-    ε = 8·0.02·λ̂₀ / (tr nβ∇²L_n + nβ² tr Cov(∇L_B)), the traces averaged over w* and where short
-    MALA pilot chains go (Hutchinson's estimator; the covariance term is 0 for the full batch),
-    λ̂₀ the pilot's estimate, and ε·a_max ≤ 1/2 with a_max = nβ·(largest Hessian eigenvalue) + γ
-    (see ``_Run._bias_terms``). The same bias, ε·(traces)/(8λ̂)/(1 − ε·a_max/4), is recomputed at
-    the chains' final states and reported as ``bias_bound``. An explicit ``eps`` is always used as
-    given (with SGLD unless ``sampler="mala"``), and its bound is reported the same way.
+    and ``settings["gradients_per_chain"]`` gives the cost. ``sampler="hmc"`` asks for it.
+
+    With ``batch_size`` (and no ``eps``) it uses SGLD with Leimkuhler–Matthews noise
+    (``sampler="lm"``: :func:`slt_lessons.sgld.sample_sgld` with ``scheme="lm"``): each step adds
+    the mean of its own Gaussian noise and the next step's. On the local quadratic model that
+    scheme samples exactly at any stable step, where plain SGLD (Euler) is inflated by lesson 4's
+    1/(1 − εa/4); what is left of its first-order bias is the minibatch gradient's noise. Its step
+    is the one whose bias on that model is 2%: ε·T/(8λ̂)/(1 − ε·a_max/4) = 0.02 with
+    T = nβ² tr Cov(∇L_B), and ε·a_max ≤ 2 (half the stability limit, where its own O(ε²) bias,
+    Leimkuhler, Matthews & Stoltz 2016, is not bounded by the quadratic model). A larger step
+    than Euler's ε·a_max ≤ 1/2 relaxes the flattest directions four times sooner: on the
+    research regression MLP (tests/test_llc_research.py, batch 256) Euler still drifted at
+    32,000 steps, 46.2 ± 0.7 against 49.1 ± 0.8 for a run at ε/2 with 4× the steps, and
+    Leimkuhler–Matthews settled with no flag at 50.1 ± 0.4, against 50.3 ± 0.4 at ε/2 with 4×
+    the steps and 49.2–49.8 ± 0.3 on the full batch (HMC). ``sampler="sgld"`` is plain SGLD (lesson 4),
+    at the step whose first-order bias is 2%: ε = 8·0.02·λ̂₀/T with T = tr nβ∇²L_n +
+    nβ² tr Cov(∇L_B), and ε·a_max ≤ 1/2. For both, the traces are averaged over w* and where
+    short MALA pilot chains go (Hutchinson's estimator), λ̂₀ is the pilot's estimate and a_max =
+    nβ·(largest Hessian eigenvalue) + γ (``_Run._bias_terms`` derives the terms); the same bias,
+    ε·T/(8λ̂)/(1 − ε·a_max/4), is recomputed at the chains' final states and reported as
+    ``bias_bound``. An explicit ``eps`` is always used as given (with plain SGLD unless
+    ``sampler`` says otherwise), and its bound is reported the same way.
     A smaller ε mixes more slowly. An ``n_steps`` you give is honoured: a run too short to settle
     at its ε is flagged (``drift``, ``few_draws``, ``not_mixed``) and never lengthened. Left to the
     library, ``n_steps`` starts at 2000 and the same chains run on, doubling the run, while one
@@ -353,11 +370,12 @@ def estimate_llc(
     and a run still unsettled at ``max_steps`` keeps its flags.
 
     **Minibatches.** Each chain draws its own minibatch of ``batch_size`` rows per step; the
-    minibatch gradient's variance enters the step's bias as nβ²·tr Cov(∇L_B) beside the Hessian
-    trace, so the default ε shrinks as nβ²/B grows. Measured on linear regression (n = 2000,
-    d = 10, batch 100, 32 chains × 16,000 steps against 32 full-batch MALA chains): the minibatch
-    estimate is +1.7% ± 1.1% above the full-batch one, within its reported bound of 2.0%
-    (tests/test_llc_accuracy.py checks the same comparison with 8 chains).
+    minibatch gradient's variance enters the step's bias as nβ²·tr Cov(∇L_B) (beside the Hessian
+    trace, for plain SGLD), so the default ε shrinks as nβ²/B grows. Measured on linear
+    regression (n = 2000, d = 10, batch 100, 32 chains × 16,000 steps against 32 full-batch MALA
+    chains): the default minibatch estimate is +1.8% ± 1.0% above the full-batch one, within its
+    reported bound of 1.9% (plain SGLD: +1.7% ± 1.1%, bound 2.0%); tests/test_llc_accuracy.py
+    checks the same comparison with 8 chains.
 
     **Biases, by direction.** γ lowers the estimate (it confines the directions the loss barely
     curves); ε raises it for SGLD (the stationary law of a discretised Langevin step is wider
@@ -412,13 +430,14 @@ def estimate_llc(
                                   or not math.isfinite(value) or value < low or (name == "nbeta" and value == 0)):
             raise ValueError(f"{name} must be a {'positive' if name == 'nbeta' else 'non-negative'} finite number, "
                              f"got {value!r}")
-    if sampler not in ("auto", "sgld", "mala", "hmc"):
-        raise ValueError(f"sampler must be 'auto', 'sgld', 'mala' or 'hmc', got {sampler!r}")
+    if sampler not in ("auto", "sgld", "lm", "mala", "hmc"):
+        raise ValueError(f"sampler must be 'auto', 'sgld', 'lm', 'mala' or 'hmc', got {sampler!r}")
     if sampler in ("mala", "hmc") and batch_size is not None:
-        raise ValueError(f"sampler={sampler!r} needs the full batch: leave batch_size None, or use sampler='sgld'")
+        raise ValueError(f"sampler={sampler!r} needs the full batch: leave batch_size None, or use sampler='lm' "
+                         f"or 'sgld'")
     gamma = default_gamma(nbeta, target.w_star) if gamma is None else gamma
     if sampler == "auto":
-        sampler = "sgld" if (batch_size is not None or eps is not None) else "mala"
+        sampler = "sgld" if eps is not None else "lm" if batch_size is not None else "mala"
         if sampler == "mala" and auto_length and gamma > 0 and _mala_relaxation(target, nbeta, gamma) > max_steps / 4:
             sampler = "hmc"
     if sampler == "hmc" and auto_length:
@@ -440,7 +459,7 @@ def estimate_llc(
             batch_size is None and target.n * target.d <= 10**7)
     if check_gamma and math.isfinite(res.llc):
         half = _Run(target, nbeta, gamma / 2, sampler, batch_size, run.burn_in, run.n_steps, seed, acceptance_every, False)
-        half.sample(res.eps if sampler == "sgld" else None, list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))))
+        half.sample(res.eps if sampler in ("sgld", "lm") else None, list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))))
         other = half.result(divergence_drop, None)
         move = other.llc - res.llc
         res.gamma_check = dict(gamma=gamma / 2, llc=other.llc, se=other.se, move=move)
@@ -465,45 +484,63 @@ class _Run:
         self.batch_size, self.burn_in, self.n_steps, self.seed = batch_size, burn_in, n_steps, seed
         self.acceptance_every, self.progress = acceptance_every, progress
         self.loss_sd = 0.0
+        self.langevin = sampler in ("sgld", "lm")  # an unadjusted step, with a step-size bias
 
     # ---- what SGLD's step-size bias depends on
     def _bias_terms(self, W):
-        """Over the (finite) rows of W: the mean of tr(nβ∇²L) + nβ²·tr Cov(∇L_B), and the largest curvature a_max.
+        """Over the (finite) rows of W: what the Langevin step's first-order bias is made of, and a_max.
 
-        On a quadratic with curvatures κ_i of nβL (localized: a_i = κ_i + γ), SGLD's stationary
-        variance in direction i is inflated by (1 + εnβ²σ_i²/4)/(1 − εa_i/4) (lesson 4, plus the
-        minibatch gradient's variance σ_i² along i), and direction i carries the share κ_i/(2a_i)
-        of λ̂. To first order in ε the estimate is inflated by ε·(Σκ_i + nβ²Σσ_i²·κ_i/a_i)/(8λ̂)
-        ≤ ε·(tr nβ∇²L + nβ² tr Cov(∇L_B))/(8λ̂): the trace, not the largest eigenvalue, sets it.
+        On a quadratic with curvatures κ_i of nβL (localized: a_i = κ_i + γ), the Euler step
+        (``sampler="sgld"``) inflates the stationary variance in direction i by
+        (1 + εnβ²σ_i²/4)/(1 − εa_i/4) (lesson 4, plus the minibatch gradient's variance σ_i² along
+        i), and direction i carries the share κ_i/(2a_i) of λ̂. To first order in ε the estimate is
+        inflated by ε·(Σκ_i + nβ²Σσ_i²·κ_i/a_i)/(8λ̂) ≤ ε·(tr nβ∇²L + nβ² tr Cov(∇L_B))/(8λ̂): the
+        traces, not the largest eigenvalue, set it. Leimkuhler–Matthews (``sampler="lm"``) samples
+        the quadratic exactly, so only the noise term remains: its variance is inflated by
+        εnβ²σ_i²/(4 − εa_i), the same to first order. Returns (tr nβ∇²L, nβ² tr Cov(∇L_B), a_max),
+        a_max = nβ·(largest Hessian eigenvalue) + γ; the noise term is 0 for the full batch.
         """
         W = W[torch.isfinite(W).all(1)]
         if not len(W):
-            return math.inf, math.inf
-        curv = self.nbeta * float(_hessian_trace(self.target, W).mean())
+            return math.inf, math.inf, math.inf
+        hess, noise = self.nbeta * float(_hessian_trace(self.target, W).mean()), 0.0
         if self.batch_size is not None:
             tr_cov, loss_sd = _minibatch_noise(self.target, W, self.batch_size, self.seed)
-            curv += self.nbeta**2 * float(tr_cov.mean())
+            noise = self.nbeta**2 * float(tr_cov.mean())
             self.loss_sd = max(self.loss_sd, float(loss_sd.max()))
         a_max = self.nbeta * float(_top_curvature(self.target, W).max()) + self.gamma
-        return max(curv, 0.0), a_max
+        return max(hess, 0.0), noise, a_max
+
+    def _first_order(self, hess, noise):
+        """The trace that multiplies ε/(8λ̂) in this sampler's first-order bias (see ``_bias_terms``)."""
+        return noise if self.sampler == "lm" else hess + noise
 
     def _sgld_eps(self, chains):
-        """The step whose first-order bias is 2% of λ̂, from the curvature (and minibatch noise) where the chains go.
+        """The step whose bias is 2% of λ̂ on the local quadratic model, from where the chains go.
 
         Where they go, and a first λ̂, come from a short full-batch MALA pilot (4 chains, as long
         as the burn-in and at least 200 steps): MALA tunes its own step, so the pilot reaches the
         typical set whatever the curvature at w*, where a singular w* (curvature 0) would mislead.
-        ε·a_max ≤ 1/2 besides, so that no direction is near SGLD's stability limit ε·a = 4.
+        Euler: ε = 0.16·λ̂/T (T the first-order trace), and ε·a_max ≤ 1/2, so that no direction is
+        near its stability limit ε·a = 4 where the first order fails. Leimkuhler–Matthews: the ε
+        at which the bound ε·T/(8λ̂)/(1 − εa_max/4) reported for it equals 2%, and ε·a_max ≤ 2,
+        which keeps its O(ε²) bias away from the stability limit.
         """
         steps = max(200, self.burn_in)
         pilot = mala.sample_mala(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self._mala_eps0(),
                                  n_steps=steps, chains=[c + 1000 for c in chains[:4]], seed=self.seed,
                                  adapt_steps=steps // 2, target_accept=TARGET_ACCEPT)
         lam = self.nbeta * float((pilot.losses[:, steps // 2:] - self.init_loss).mean())
-        curv, a_max = self._bias_terms(pilot.final)
+        hess, noise, a_max = self._bias_terms(pilot.final)
+        trace = self._first_order(hess, noise)
+        if self.sampler == "lm":
+            eps = 2 / a_max
+            if lam > 0 and trace > 0:
+                eps = min(eps, 1 / (trace / (8 * BIAS_TOL * lam) + a_max / 4))
+            return eps
         eps = 0.5 / a_max
-        if lam > 0 and curv > 0:
-            eps = min(eps, 8 * BIAS_TOL * lam / curv)
+        if lam > 0 and trace > 0:
+            eps = min(eps, 8 * BIAS_TOL * lam / trace)
         return eps
 
     def _mala_eps0(self):
@@ -539,15 +576,16 @@ class _Run:
             self.used_eps = float(eps)
             self.run = self._sgld(None, self.n_steps)
         self.losses = self.run.losses
-        self.stopped = self.run.stopped if self.sampler == "sgld" else None
-        self.acceptance = self.run.acceptance if self.sampler == "sgld" else None
+        self.stopped = self.run.stopped if self.langevin else None
+        self.acceptance = self.run.acceptance if self.langevin else None
 
     def _sgld(self, resume, n_steps):
         blowup = 10 * max(self.target.d / 2, 10) + 10 * self.nbeta * self.loss_sd
         return sgld.sample_sgld(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps, n_steps=n_steps,
                                 chains=self.chains, seed=self.seed, batch_size=self.batch_size,
                                 acceptance_every=self.acceptance_every, stop_above=self.init_loss + blowup / self.nbeta,
-                                resume=resume, progress=self.progress)
+                                resume=resume, progress=self.progress,
+                                scheme="lm" if self.sampler == "lm" else "euler")
 
     def extend(self, more):
         """Continue the same chains for ``more`` steps (one longer run: no new adaptation, same ε)."""
@@ -583,7 +621,8 @@ class _Run:
             stopped = torch.where(torch.isfinite(losses).all(1), T, 0)
         else:
             stopped, acceptance = self.stopped, self.acceptance if self.acceptance_every else None
-            curv, a_max = self._bias_terms(final[stopped == T])
+            hess, noise, a_max = self._bias_terms(final[stopped == T])
+            curv = self._first_order(hess, noise)
 
         y = nbeta * (losses[:, burn_in:] - init_loss)
         per_chain = llc_from_losses(losses, init_loss, nbeta, burn_in)  # NaN for a stopped chain
@@ -602,7 +641,7 @@ class _Run:
             rhat = float(diagnostics.split_rhat(y[good])) if k > 1 else math.nan
         else:
             llc_mean = se = rhat = math.nan
-        if self.sampler == "sgld":  # first order in ε, relative to the estimate; ÷(1 − εa_max/4) errs on the safe side
+        if self.langevin:  # first order in ε, relative to the estimate; ÷(1 − εa_max/4) errs on the safe side
             if used_eps * a_max >= 4:
                 bias = math.inf  # beyond SGLD's stability limit in the stiffest direction
             elif llc_mean > 0:
@@ -632,7 +671,7 @@ class _Run:
                 if abs(D) > 3 * se_D and abs(D) > BIAS_TOL * abs(llc_mean):
                     flags["drift"] = (f"the traces moved by {D:+.3g} (SE {se_D:.2g}) between the first and last third of "
                                       f"the kept draws: the run has not settled at ε = {used_eps:.3g}; give more n_steps")
-        if self.sampler == "sgld" and k and not bias <= BIAS_TOL * 1.5 and not math.isnan(bias):
+        if self.langevin and k and not bias <= BIAS_TOL * 1.5 and not math.isnan(bias):
             flags["step"] = (f"at the chains' final states the step-size bias is about {100 * bias:.2g}% "
                              f"(ε = {used_eps:.3g}): take a smaller eps, or leave it to the library")
         if k > 1 and rhat > 1.1:

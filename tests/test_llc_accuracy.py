@@ -62,6 +62,20 @@ def test_default_sgld_step_keeps_the_exact_bias_within_two_percent(spectrum):
     assert exact_bias / 2 < r.bias_bound < 2 * exact_bias + 0.01, (r.bias_bound, exact_bias)
 
 
+def test_leimkuhler_matthews_takes_half_the_stability_limit_and_is_unbiased_on_a_quadratic():
+    # Full batch, no minibatch noise: LM's first-order bias is 0 on a quadratic, so its step is the cap
+    # ε·a_max = 2 (four times Euler's 1/2), and at that step the estimate still matches ½Σκ_i/(κ_i + γ), where
+    # Euler at the same step would be inflated by 1/(1 − εa/4) = 2 in the stiffest direction.
+    kappa, gamma = torch.logspace(0, 3, 6).double(), 1.0
+    r = llc.estimate_llc(_quadratic(kappa), w_star=torch.zeros(6, dtype=torch.float64), nbeta=1.0, gamma=gamma,
+                         sampler="lm", n_chains=8, n_steps=16000, progress=False, check_gamma=False)
+    assert r.sampler == "lm" and r.bias_bound == 0 and not r.flags
+    assert r.eps * (float(kappa.max()) + gamma) == pytest.approx(2, rel=1e-3)
+    exact = _sgld_expectation(kappa, gamma, 0.0)
+    assert abs(r.llc - exact) < 4 * r.se, (r.llc, r.se, exact)
+    assert _sgld_expectation(kappa, gamma, r.eps) > exact + 8 * r.se  # what Euler would give at this step (+23%)
+
+
 def test_an_explicit_step_is_used_as_given_and_its_bias_reported():
     kappa = torch.tensor([20.0, 60.0], dtype=torch.float64)
     with pytest.warns(RuntimeWarning, match="step"):
@@ -77,14 +91,15 @@ def test_an_explicit_step_is_used_as_given_and_its_bias_reported():
 
 def test_minibatch_noise_bias_against_the_full_batch():
     # Linear regression, n = 2000, d = 10, batch 100, nβ = n/log n of the full data. The default minibatch step
+    # (SGLD with Leimkuhler–Matthews noise)
     # accounts for the minibatch gradient's variance (nβ² tr Cov ∇L_B), so the minibatch estimate must agree
     # with the full-batch (MALA, exact) one within 3 combined SE plus its 2% bound. Measured on this model with
-    # 32 chains × 8000 steps (the figure in estimate_llc's docstring): see the note there.
+    # 32 chains × 16,000 steps (the figure in estimate_llc's docstring): see the note there.
     pr = potentials.linear_regression(n=2000, d=10, seed=0, device="cpu")
     full = llc.estimate_llc(**pr.kwargs(), n_steps=2000, progress=False, check_gamma=False)
     mini = llc.estimate_llc(**pr.kwargs(), batch_size=100, n_steps=8000, progress=False)
     assert mini.nbeta == full.nbeta == pytest.approx(2000 / math.log(2000))
-    assert mini.sampler == "sgld" and full.sampler == "mala" and mini.gamma == full.gamma
+    assert mini.sampler == "lm" and full.sampler == "mala" and mini.gamma == full.gamma
     assert mini.bias_bound <= 1.5 * llc.BIAS_TOL and not mini.flags and not full.flags
     tol = 3 * math.hypot(mini.se, full.se) + mini.bias_bound * full.llc
     assert abs(mini.llc - full.llc) < tol, (mini.llc, mini.se, full.llc, full.se)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from slt_lessons import potentials, sgld
+from slt_lessons.chains import block_steps
 from slt_lessons.targets import module_target, potential_target
 
 
@@ -44,6 +45,39 @@ def test_empirical_stationary_variance_matches_closed_form():
     want = sgld.stationary_variance(kappa, gamma, eps)
     assert abs(var / want - 1) < 5 * math.sqrt(2 / C)
     assert abs(var * (kappa + gamma) - 1) > 0.2
+
+
+def _quadratic_target(kappa):
+    return potential_target(lambda w: 0.5 * kappa * (w**2).sum(-1), torch.zeros(1, dtype=torch.float64), n=1)
+
+
+def test_leimkuhler_matthews_samples_a_quadratic_exactly_where_euler_is_four_times_too_wide():
+    # U = a w²/2 with a = κ + γ = 4 and ε = 0.75: εa = 3, where Euler's variance is 1/(a(1 − 3/4)) = 4/a.
+    # LM's x_{t+1} = c x_t + √ε(ξ_t + ξ_{t+1})/2 with c = 1 − εa/2 has variance (ε/2)(1 + c)/(1 − c²) = 1/a
+    # exactly. 20,000 chains for 60 steps (|c|⁶⁰ = 2⁻⁶⁰: the start is forgotten): their final states are
+    # i.i.d. draws, whose sample variance has relative SD √(2/C) = 1.0%; allow 5 SD.
+    kappa, gamma, eps, C = 3.0, 1.0, 0.75, 20000
+    kw = dict(nbeta=1.0, gamma=gamma, eps=eps, n_steps=60, n_chains=C, seed=2)
+    lm = sgld.sample_sgld(_quadratic_target(kappa), scheme="lm", **kw)
+    euler = sgld.sample_sgld(_quadratic_target(kappa), **kw)
+    a = kappa + gamma
+    assert abs(float(lm.final.var()) * a - 1) < 5 * math.sqrt(2 / C)
+    assert abs(float(euler.final.var()) / sgld.stationary_variance(kappa, gamma, eps) - 1) < 5 * math.sqrt(2 / C)
+
+
+def test_leimkuhler_matthews_resumed_equals_one_run():
+    # The noise a step averages with is carried over: two parts are the same run, draw for draw (split at a
+    # block of draws, chains.block_steps, as a resumed run draws its next block afresh).
+    target = _module_target()
+    kw = dict(nbeta=100.0, gamma=10.0, eps=1e-3, n_chains=3, seed=4, batch_size=16, scheme="lm")
+    k = block_steps(target.d)
+    whole = sgld.sample_sgld(target, n_steps=k + 30, **kw)
+    first = sgld.sample_sgld(target, n_steps=k, **kw)
+    second = sgld.sample_sgld(target, n_steps=30, resume=first, **kw)
+    torch.testing.assert_close(torch.cat([first.losses, second.losses], 1), whole.losses, rtol=0, atol=0)
+    torch.testing.assert_close(second.final, whole.final, rtol=0, atol=0)
+    euler = sgld.sample_sgld(target, n_steps=k + 30, **(kw | dict(scheme="euler")))
+    assert not torch.equal(euler.losses, whole.losses)
 
 
 def test_sgld_chain_draws_noise_once_per_step_from_the_generator():
@@ -97,7 +131,8 @@ def test_float32_runs_and_stays_float32():
 
 
 @pytest.mark.parametrize("bad, name", [(dict(eps=-1.0), "eps"), (dict(nbeta=0.0), "nbeta"), (dict(gamma=-2.0), "gamma"),
-                                       (dict(n_steps=0), "n_steps"), (dict(n_chains=0), "n_chains"), (dict(seed=-1), "seed")])
+                                       (dict(n_steps=0), "n_steps"), (dict(n_chains=0), "n_chains"), (dict(seed=-1), "seed"),
+                                       (dict(scheme="baoab"), "scheme")])
 def test_bad_arguments_raise_naming_the_argument(bad, name):
     kw = dict(nbeta=100.0, gamma=10.0, eps=1e-3, n_steps=5, n_chains=2) | bad
     with pytest.raises(ValueError, match=name):
