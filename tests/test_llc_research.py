@@ -14,8 +14,9 @@ directions within max_steps) and with ``batch_size=256`` (SGLD with Leimkuhler�
 issue's requirement: "Each gives no NaN and no flag on accuracy, and lands within 3 combined SE
 plus the bias bound of a run at ε/2 with 4× the steps, at the same nβ and γ."
 
-About an hour on one CPU thread (the regression model's full-batch default reaches 32,000 MALA steps
-in ~11 min and its reference 128,000 in ~33 min; digits takes ~7 min): deselected by default, run with
+About an hour on one CPU thread (measured 2026-12-01: regression full batch ~44 min, of which the
+default, HMC with its γ/2 run, takes ~7 and its reference the rest; batch 256 1.5 and 4 min; digits full
+batch 3 and 7.5 min, batch 256 0.5 and 2 min): deselected by default, run with
 ``pytest -m research tests/test_llc_research.py -s`` to see the numbers. The reference run is
 not required to be flag-free: it is the yardstick, and a gap to it is what the test measures.
 """
