@@ -19,14 +19,17 @@ against trusting it (:func:`estimate_llc`).
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 
+import numpy as np
 import torch
 
 from slt_lessons import diagnostics, hmc, llc, mala, sgld  # exercises call each other through their module
 from slt_lessons.chains import positive_int
-from slt_lessons.targets import Target, module_target, potential_target
+from slt_lessons.targets import Target, check_device, potential_target, target_from_model
 from slt_lessons.validation import as_tensor, require_ndim
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
 
 DEFAULTS = dict(n_chains=8, n_steps=2000, max_steps=32_000)
 SAMPLER_NAMES = {"mala": "MALA", "hmc": "HMC", "sgld": "SGLD", "lm": "SGLD (Leimkuhler–Matthews)"}
+RESULT_FORMAT = "slt_lessons.LLCResult/1"  # the layout of LLCResult.to_dict()
 UNSETTLED = ("drift", "few_draws", "not_mixed")  # the flags a longer run can lift
 BIAS_TOL = 0.02  # the step-size bias the default ε allows, relative
 GAMMA_SCALE = 0.15  # g in the default γ = g √nβ / s²: 5% bias in a quartic direction (default_gamma)
@@ -200,6 +204,9 @@ class LLCResult:
     median over chains for MALA, which tunes it per chain); ``bias_bound``: the relative
     step-size bias it allows (0 for MALA, which is exact). ``flags``: one message per reason
     not to trust the estimate (empty when none); ``gamma_check``: the run at γ/2, if made.
+
+    :meth:`save` and :meth:`load` (or :meth:`to_dict` and :meth:`from_dict`) keep a result as plain
+    data that ``torch.load(..., weights_only=True)`` reads; :meth:`to_csv` exports the traces.
     """
 
     llc: float
@@ -233,6 +240,64 @@ class LLCResult:
         """nβ (L(w_t) − L_n(w*)), shape (C, T): what each chain's estimate averages after burn-in."""
         return self.nbeta * (self.losses - self.init_loss)
 
+    # ---- saving and exporting
+    def to_dict(self) -> dict:
+        """Every field as plain data, which ``torch.load(..., weights_only=True)`` reads back.
+
+        Plain data: tensors (moved to the CPU), str, int, float, bool, None, and lists and dicts
+        of those; ``"format"`` names the layout. A value that is none of these is converted where
+        a plain form says the same (a tuple or set to a list, a numpy or other number to an int or
+        float, a numpy array to a tensor, a ``torch.device``, dtype or path to its string) and is
+        otherwise left out, its place and type listed in ``settings["not_saved"]``.
+        """
+        dropped = []
+        out = {f.name: _plain(getattr(self, f.name), f.name, dropped) for f in fields(self)}
+        out = {k: v for k, v in out.items() if v is not _DROPPED}
+        if dropped:
+            out["settings"] = {**out["settings"], "not_saved": out["settings"].get("not_saved", []) + dropped}
+        return {"format": RESULT_FORMAT, **out}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LLCResult:
+        """The result that :meth:`to_dict` gave ``d``."""
+        if not isinstance(d, dict) or d.get("format") != RESULT_FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"d must be a dict from LLCResult.to_dict() (format {RESULT_FORMAT!r}), got {got!r}")
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(f"d lacks the fields {missing} of an LLCResult")
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+    def save(self, path) -> None:
+        """Write :meth:`to_dict` to ``path`` with ``torch.save``; :meth:`load`, or
+        ``torch.load(path, weights_only=True)``, reads it."""
+        torch.save(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path, map_location=None) -> LLCResult:
+        """The result :meth:`save` wrote to ``path`` (read with ``weights_only=True``: no code runs)."""
+        return cls.from_dict(torch.load(path, map_location=map_location, weights_only=True))
+
+    def to_csv(self, path) -> None:
+        """The traces in long form, one row per chain and step: ``chain, step, loss, trace,
+        burn_in, diverged``.
+
+        ``loss`` is L(w_t) (the minibatch loss when minibatching), ``trace`` = nβ(L(w_t) − L_n(w*))
+        (:attr:`traces`), ``burn_in`` 1 for the steps left out of the estimate, ``diverged`` 1 for
+        every step of a chain that diverged (left out as well; its steps after it stopped are
+        ``nan``). The estimate is the mean of ``trace`` over the rows with both 0, chain by chain,
+        then over the chains. Loads with ``numpy.genfromtxt(path, delimiter=",", names=True)`` or
+        ``pandas.read_csv``.
+        """
+        C, T = self.losses.shape
+        chain, step = np.meshgrid(np.arange(C), np.arange(T), indexing="ij")
+        columns = [chain, step, self.losses.detach().cpu().double().numpy(), self.traces.detach().cpu().double().numpy(),
+                   step < self.burn_in, np.broadcast_to(self.diverged.cpu().numpy()[:, None], (C, T))]
+        table = np.stack([np.asarray(c, dtype=np.float64).reshape(-1) for c in columns], 1)
+        np.savetxt(path, table, delimiter=",", fmt=["%d", "%d", "%.17g", "%.17g", "%d", "%d"],
+                   header="chain,step,loss,trace,burn_in,diverged", comments="")
+
     def __str__(self) -> str:
         C = len(self.per_chain)
         lines = [f"LLC estimate {self.llc:.4g} ± {self.se:.2g} (SE) from {C - int(self.diverged.sum())} of {C} chains"]
@@ -250,49 +315,118 @@ class LLCResult:
             g = self.gamma_check
             lines.append(f"  at γ/2 = {g['gamma']:.3g}: {g['llc']:.4g} ± {g['se']:.2g}")
         if self.theory is not None:
-            lines.append(f"  theory: {self.theory:.4g}")
+            lines.append(f"  theory: {float(self.theory):.4g}")  # float: the exact λ may be a Fraction
         lines.extend(f"  DIVERGED: {msg}" for msg in self.divergence)
         lines.extend(f"  NOT TRUSTED ({key}): {msg}" for key, msg in self.flags.items())
         return "\n".join(lines)
 
     def plot(self, ax=None):
-        """Traces nβ(L − L(w*)) per chain, their mean, the burn-in, the estimate and the theory line."""
+        """Traces nβ(L − L(w*)) per chain (diverged ones in red), their mean, the burn-in, the
+        estimate and the theory line. The y-axis spans the chains that did not diverge
+        (:func:`_plot_range`), so a chain that blew up to 1e37 or inf does not flatten the others."""
         from matplotlib.figure import Figure
 
         fig = ax.figure if ax is not None else Figure(figsize=(7, 4))
         ax = ax if ax is not None else fig.add_subplot()
-        y = self.traces.detach().cpu()
+        y = self.traces.detach().cpu().double()
         good = ~self.diverged.cpu()
         t = torch.arange(y.shape[1])
         for c in range(y.shape[0]):
             ax.plot(t, y[c], lw=0.5, alpha=0.35, color="C0" if good[c] else "C3")
         if good.any():
             ax.plot(t, y[good].mean(0), lw=1.5, color="C0", label="mean over chains")
-            lo, hi = float(y[good].nan_to_num(0).amin()), float(y[good].nan_to_num(0).amax())
-            pad = 0.05 * (hi - lo) + 1e-12
-            ax.set_ylim(lo - pad, hi + pad)  # diverged chains do not set the axis
+        d = self.settings.get("d")
+        span = _plot_range(y, good, 10 * max(d / 2, 10) if isinstance(d, int) else math.inf)
+        if span is not None:
+            lo, hi = span
+            pad = 0.05 * (hi - lo) + 1e-12 * max(1.0, abs(lo), abs(hi))
+            ax.set_ylim(lo - pad, hi + pad)
         ax.axvspan(0, self.burn_in, color="0.85", label="burn-in (excluded)")
-        ax.axhline(self.llc, color="k", ls="--", label=f"estimate {self.llc:.3g} ± {self.se:.2g}")
+        if math.isfinite(self.llc):
+            ax.axhline(self.llc, color="k", ls="--", label=f"estimate {self.llc:.3g} ± {self.se:.2g}")
         if self.theory is not None:
-            ax.axhline(self.theory, color="C2", ls=":", lw=2, label=f"theory {self.theory:.3g}")
-        ax.set_xlabel(f"{self.sampler.upper()} step")
+            ax.axhline(float(self.theory), color="C2", ls=":", lw=2, label=f"theory {float(self.theory):.3g}")
+        unit = "trajectory" if self.sampler == "hmc" else "step"
+        ax.set_xlabel(f"{SAMPLER_NAMES.get(self.sampler, self.sampler)} {unit}")
         ax.set_ylabel(r"$n\beta\,(L(w_t) - L_n(w^*))$")
         ax.legend(loc="best", fontsize=8)
         return fig
 
 
-def make_target(model, loss_fn=None, data=None, *, w_star=None, n=None, device=None, dtype=None) -> Target:
-    """A :class:`Target` from a model with ``loss_fn`` and ``data = (x, y)``, or from a potential.
+_DROPPED = object()  # what _plain returns for a value it cannot keep
 
-    A potential is any callable that is not an ``nn.Module``, mapping ``(C, d)`` to ``(C,)``
-    losses; it needs ``w_star``.
+
+def _plain(value, where, dropped):
+    """``value`` as data ``torch.load(weights_only=True)`` reads (see :meth:`LLCResult.to_dict`), or
+    ``_DROPPED``, with ``"where: type"`` appended to ``dropped``."""
+    if value is None or type(value) in (str, bool, int, float):
+        return value
+    if isinstance(value, (str, bool, np.bool_)):  # a subclass of str, a numpy bool
+        return str(value) if isinstance(value, str) else bool(value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().clone()  # a copy: a view would save the whole storage it views
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):  # numpy floats, Fractions (the exact λ of slt_lessons.theory)
+        return float(value)
+    if isinstance(value, (torch.device, torch.dtype, os.PathLike)):
+        return str(value)
+    if isinstance(value, dict):
+        out = {k if isinstance(k, (str, int)) else str(k): _plain(v, f"{where}[{k!r}]", dropped) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _DROPPED}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        out = [_plain(v, f"{where}[{i}]", dropped) for i, v in enumerate(value)]
+        return [v for v in out if v is not _DROPPED]
+    dropped.append(f"{where}: {type(value).__name__}")
+    return _DROPPED
+
+
+def _plot_range(y, good, ceiling=math.inf):
+    """(lo, hi) of the traces ``y`` (C, T) that should set the y-axis, or None if no value is finite.
+
+    The finite values of the chains that did not diverge (``good``). If every chain diverged,
+    each chain's values before it blew up: before its first value that is not finite or above
+    ``ceiling`` (the estimator's divergence threshold, when the result knows d), or else before
+    its last finite value (where the estimator stopped it: NaN follows); then less the outliers
+    beyond the quartiles ± 3 interquartile ranges.
     """
+    if good.any():
+        v = y[good]
+        v = v[torch.isfinite(v)]
+    else:
+        v = torch.cat([_before_blow_up(row, ceiling) for row in y])
+        if v.numel() >= 4:
+            q1, q3 = torch.quantile(v, torch.tensor([0.25, 0.75], dtype=v.dtype))
+            v = v[(v >= q1 - 3 * (q3 - q1)) & (v <= q3 + 3 * (q3 - q1))]
+    return (float(v.min()), float(v.max())) if v.numel() else None
+
+
+def _before_blow_up(row, ceiling):
+    """A diverged chain's trace up to its blow-up (see :func:`_plot_range`)."""
+    bad = (~torch.isfinite(row) | (row > ceiling)).nonzero()
+    head = row[: int(bad[0])] if len(bad) else row
+    return head if math.isfinite(ceiling) else head[:-1]
+
+
+def make_target(model, loss_fn=None, data=None, *, evaluate=None, params=None, w_star=None, n=None, device=None,
+                dtype=None) -> Target:
+    """A :class:`Target` from a model and its data, or from a potential.
+
+    A model (an ``nn.Module``) comes with ``loss_fn`` and data (x, y), or with ``evaluate(model,
+    batch) -> mean loss`` and data of any structure; data may be tensors, numpy arrays or a
+    DataLoader; ``params`` chooses the parameters sampled. It is checked before anything is
+    sampled: :func:`slt_lessons.targets.target_from_model`. A potential is any callable that is not
+    an ``nn.Module``, mapping ``(C, d)`` to ``(C,)`` losses; it needs ``w_star``.
+    """
+    device = check_device(device)
     if isinstance(model, torch.nn.Module):
-        if loss_fn is None or data is None:
-            raise ValueError("a model needs loss_fn and data=(x, y)")
-        return module_target(model, loss_fn, data, device=device, dtype=dtype)
+        return target_from_model(model, loss_fn, data, evaluate=evaluate, params=params, device=device, dtype=dtype)
     if not callable(model):
         raise ValueError(f"model must be an nn.Module or a potential (a callable), got {type(model).__name__}")
+    if evaluate is not None or params is not None:
+        raise ValueError("evaluate and params apply to a model (an nn.Module), not to a potential")
     if w_star is None:
         raise ValueError("w_star is required with a potential: the point where the LLC is estimated")
     w_star = as_tensor("w_star", w_star, dtype=dtype, device=device)
@@ -304,6 +438,8 @@ def estimate_llc(
     loss_fn=None,
     data=None,
     *,
+    evaluate=None,
+    params=None,
     w_star=None,
     n: int | None = None,
     nbeta: float | None = None,
@@ -326,10 +462,41 @@ def estimate_llc(
 ) -> LLCResult:
     """Estimate the LLC at w* (the model's parameters, or ``w_star`` for a potential), and say whether to trust it.
 
+    **Data and models.** ``data`` is held in memory, as tensors: (x, y) tensors; numpy arrays
+    (floating ones converted to the model's dtype, integer ones kept integer); or a
+    ``DataLoader`` or any iterable of batches, iterated once and each field concatenated, with n
+    = ``len(loader.dataset)`` (the rows must match: no ``drop_last``) or the rows collected. An
+    ``n`` given with data sets only nβ = n/log n; the loss stays the mean over the rows of
+    ``data``. ``loss_fn(model(x), y)`` must be a per-sample mean (a vector or a sum is rejected). A
+    model whose forward takes dicts or several tensors takes ``evaluate(model, batch) -> mean
+    loss`` instead of ``loss_fn``: ``batch`` has the structure of one batch of the data (a tuple,
+    list, dict or tensor) with a minibatch's rows, and ``model`` has one chain's parameters
+    (``functional_call`` under ``vmap``: torch operations only). ``params`` restricts the LLC to
+    some parameters, the rest held at their values: a name prefix (``"0."``, ``"encoder."``), a
+    list of names, or a function name -> bool (default: those with ``requires_grad``);
+    ``settings["params"]`` records the names sampled (:func:`slt_lessons.targets.sampled_names`).
+    Before sampling, a ValueError names the argument at fault for: NaN in the weights or the data;
+    dropout or batch norm in training mode (call ``model.eval()``); an integer parameter not left
+    out by ``params``; integer inputs to a float layer (convert x with ``x.float()``; integers
+    into ``nn.Embedding`` are fine); ``device="cuda"`` without CUDA; and non-numbers for ``nbeta``,
+    ``gamma``, ``eps`` or ``n``.
+
     **Temperature and localization.** nβ defaults to n/log n with n the size of the full dataset,
     also when minibatching (for a potential, give ``n`` or ``nbeta``); γ defaults to
     :func:`default_gamma` (γ = 0.15·√nβ/s², s the RMS of w*, at least 1), whose docstring
-    derives it.
+    derives it. devinterp (2.0.1) defaults instead to nβ = B/log B with B the DataLoader's batch
+    size (times its gradient-accumulation steps: ``devinterp.utils.default_nbeta(loader)``), so
+    its estimate changes with the batch size; ours, as in Lau et al. (2023), does not. Since
+    λ̂ = nβ(E[L] − L(w*)) is taken at the nβ that is sampled, the two agree only at the same nβ:
+    to reproduce a devinterp run here pass ``nbeta=B / math.log(B)``; to get ours in devinterp
+    pass ``nbeta=n / math.log(n)`` (its ``lr`` and ``localization`` are our ε and γ).
+
+    **Device.** The chains run where w* is: on the device of the model's parameters (the data is
+    moved there), or of ``w_star`` for a potential, unless ``device`` says otherwise.
+    ``SLT_DEVICE`` does not move them: it only chooses where the library creates tensors of its
+    own (:func:`slt_lessons.device.get_device`: the lessons' data and potentials), so a model on
+    the CPU is sampled on the CPU even with ``SLT_DEVICE=cuda``; pass ``device="cuda"`` or move
+    the model first.
 
     **Sampler and step.** With ``sampler="auto"`` and no ``eps``, a full-batch estimate uses
     MALA (:func:`slt_lessons.mala.sample_mala`): it tunes its step during the burn-in to an
@@ -411,11 +578,19 @@ def estimate_llc(
     The standard error is the larger of the ESS-based one and the spread of the chains' means
     over √C (:class:`LLCResult`).
     """
-    target = make_target(model, loss_fn, data, w_star=w_star, n=n, device=device, dtype=dtype)
+    for name, value in (("nbeta", nbeta), ("gamma", gamma), ("eps", eps)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+                                  or value < 0 or (name != "gamma" and value == 0)):
+            raise ValueError(f"{name} must be a {'non-negative' if name == 'gamma' else 'positive'} finite number, "
+                             f"got {value!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 2):
+        raise ValueError(f"n must be an int >= 2 (the dataset size), got {n!r}")
+    target = make_target(model, loss_fn, data, evaluate=evaluate, params=params, w_star=w_star, n=n, device=device,
+                         dtype=dtype)
     if nbeta is None:
         if target.n is None:
             raise ValueError("a potential has no dataset: give n (the dataset size) or nbeta")
-        nbeta = default_nbeta(target.n)
+        nbeta = default_nbeta(int(n if n is not None else target.n))  # an n given with data sets nβ only
     auto_length, auto_burn_in = n_steps is None, burn_in is None
     n_steps = DEFAULTS["n_steps"] if auto_length else n_steps
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
@@ -425,11 +600,6 @@ def estimate_llc(
     burn_in = n_steps // 4 if burn_in is None else burn_in
     if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
         raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
-    for name, value, low in (("nbeta", nbeta, 0.0), ("gamma", gamma, 0.0)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not math.isfinite(value) or value < low or (name == "nbeta" and value == 0)):
-            raise ValueError(f"{name} must be a {'positive' if name == 'nbeta' else 'non-negative'} finite number, "
-                             f"got {value!r}")
     if sampler not in ("auto", "sgld", "lm", "mala", "hmc"):
         raise ValueError(f"sampler must be 'auto', 'sgld', 'lm', 'mala' or 'hmc', got {sampler!r}")
     if sampler in ("mala", "hmc") and batch_size is not None:
@@ -454,26 +624,42 @@ def estimate_llc(
         run.extend(run.n_steps)  # double the run: the same chains go on
         run.burn_in = run.n_steps // 4 if auto_burn_in else run.burn_in
         res = run.result(divergence_drop, theory)
-    if check_gamma is None:
-        check_gamma = target.d <= 10_000 if target.n is None or not target.has_data else (
-            batch_size is None and target.n * target.d <= 10**7)
+    check_gamma = _cheap_gamma_check(target, batch_size) if check_gamma is None else check_gamma
     if check_gamma and math.isfinite(res.llc):
         half = _Run(target, nbeta, gamma / 2, sampler, batch_size, run.burn_in, run.n_steps, seed, acceptance_every, False)
-        half.sample(res.eps if sampler in ("sgld", "lm") else None, list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2))))
-        other = half.result(divergence_drop, None)
-        move = other.llc - res.llc
-        res.gamma_check = dict(gamma=gamma / 2, llc=other.llc, se=other.se, move=move)
-        if abs(move) > 3 * math.hypot(res.se, other.se) and abs(move) > GAMMA_TOL * abs(res.llc):
-            res.flags["gamma"] = (f"halving γ moved the estimate from {res.llc:.4g} to {other.llc:.4g} "
-                                  f"({100 * move / abs(res.llc):+.0f}%): γ decides the answer; report the estimate "
-                                  f"with its γ, or compare models at the same γ")
+        half.sample(res.eps if sampler in ("sgld", "lm") else None, _gamma_chains(n_chains))
+        _judge_gamma(res, half.result(divergence_drop, None), gamma / 2)
     res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=run.n_steps,
                         lengthened=run.n_steps > n_steps, burn_in=run.burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
-                        check_gamma=bool(check_gamma), gradients_per_chain=run.gradients())
+                        check_gamma=bool(check_gamma), gradients_per_chain=run.gradients(), params=target.names)
     if res.flags:
         warnings.warn("LLC estimate not trusted: " + "; ".join(f"{k}: {v}" for k, v in res.flags.items()),
                       RuntimeWarning, stacklevel=2)
     return res
+
+
+def _cheap_gamma_check(target, batch_size) -> bool:
+    """Whether the run at γ/2 is made by default: for a potential with d ≤ 10⁴, or on the full batch
+    with n·d ≤ 10⁷."""
+    if target.n is None or not target.has_data:
+        return target.d <= 10_000
+    return batch_size is None and target.n * target.d <= 10**7
+
+
+def _gamma_chains(n_chains) -> list[int]:
+    """The chains of the run at γ/2: half as many (at least 2), numbered after the run's own."""
+    return list(range(n_chains + 8, n_chains + 8 + max(2, n_chains // 2)))
+
+
+def _judge_gamma(res, other, half_gamma) -> None:
+    """Record the run at γ/2 (``other``) in ``res.gamma_check``, and flag ``gamma`` in ``res`` if it
+    moved the estimate by more than 3 combined SE and 10% (``GAMMA_TOL``)."""
+    move = other.llc - res.llc
+    res.gamma_check = dict(gamma=half_gamma, llc=other.llc, se=other.se, move=move)
+    if abs(move) > 3 * math.hypot(res.se, other.se) and abs(move) > GAMMA_TOL * abs(res.llc):
+        res.flags["gamma"] = (f"halving γ moved the estimate from {res.llc:.4g} to {other.llc:.4g} "
+                              f"({100 * move / abs(res.llc):+.0f}%): γ decides the answer; report the estimate "
+                              f"with its γ, or compare models at the same γ")
 
 
 class _Run:
@@ -568,22 +754,32 @@ class _Run:
             self.accepted = self.run.accept_rate * (self.n_steps - self.adapted)
             self.used_eps = float(self.run.eps.median())
         else:
-            if eps is None:
-                eps = self._sgld_eps(chains)
-            elif self.batch_size is not None:
-                loss_sd = _minibatch_noise(target, target.w_star[None], self.batch_size, self.seed)[1]
-                self.loss_sd = float(loss_sd.max())  # for the divergence threshold
-            self.used_eps = float(eps)
+            self.used_eps = self._langevin_eps(eps, chains)
             self.run = self._sgld(None, self.n_steps)
         self.losses = self.run.losses
         self.stopped = self.run.stopped if self.langevin else None
         self.acceptance = self.run.acceptance if self.langevin else None
 
-    def _sgld(self, resume, n_steps):
+    def _langevin_eps(self, eps, chains):
+        """SGLD's step: ``eps`` as given (measuring the minibatch loss's SD at w* for the divergence
+        threshold), or the default of :meth:`_sgld_eps` if None. Needs ``self.init_loss``."""
+        if eps is None:
+            return self._sgld_eps(chains)
+        if self.batch_size is not None:
+            loss_sd = _minibatch_noise(self.target, self.target.w_star[None], self.batch_size, self.seed)[1]
+            self.loss_sd = float(loss_sd.max())
+        return float(eps)
+
+    def _stop_above(self):
+        """The loss above which a chain has diverged: nβ(L − L_n(w*)) > 10·max(d/2, 10) + 10·nβ·(SD of the
+        minibatch loss)."""
         blowup = 10 * max(self.target.d / 2, 10) + 10 * self.nbeta * self.loss_sd
+        return self.init_loss + blowup / self.nbeta
+
+    def _sgld(self, resume, n_steps):
         return sgld.sample_sgld(self.target, nbeta=self.nbeta, gamma=self.gamma, eps=self.used_eps, n_steps=n_steps,
                                 chains=self.chains, seed=self.seed, batch_size=self.batch_size,
-                                acceptance_every=self.acceptance_every, stop_above=self.init_loss + blowup / self.nbeta,
+                                acceptance_every=self.acceptance_every, stop_above=self._stop_above(),
                                 resume=resume, progress=self.progress,
                                 scheme="lm" if self.sampler == "lm" else "euler")
 

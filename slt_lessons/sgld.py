@@ -22,7 +22,7 @@ so a chain's draws do not depend on which other chains run beside it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -183,6 +183,10 @@ def sample_sgld(
     where Euler's is 1/(a(1 − εa/4)) (:func:`stationary_variance`), and on a smooth target its
     bias is O(ε²) (Leimkuhler, Matthews & Stoltz 2016, IMA J. Numer. Anal. 36(1)). A minibatch
     gradient's noise still widens it, as it does Euler's. The first step averages with zero.
+
+    A target whose ``w_star`` is ``(C, d)`` (with a ``d`` of its own) gives each chain its own w*,
+    and then ``stop_above`` is a ``(C,)`` tensor: :mod:`slt_lessons.checkpoints` runs the chains of
+    several checkpoints as one computation so.
     """
     nbeta, eps = require_positive("nbeta", nbeta), require_positive("eps", eps)
     if not (isinstance(gamma, (int, float)) and math.isfinite(gamma) and gamma >= 0):
@@ -218,18 +222,28 @@ def sample_sgld(
         all_live = len(live) == C
         Wl, xi = (W, noise[t % k]) if all_live else (W[live], noise[t % k][live])
         batch = None if idx is None else (idx[t % k] if all_live else idx[t % k][live])
-        loss, grad = target.loss_and_grad(Wl, batch)
-        losses[live, t] = loss.to(losses.dtype)
+        tl, cap = (target, stop_above) if all_live or w_star.ndim == 1 else (  # one w* and stop_above per chain
+            replace(target, w_star=w_star[live]), stop_above[live])
+        loss, grad = tl.loss_and_grad(Wl, batch)
+        if all_live:  # (no index: the same values, without indexing's cost on every step)
+            losses[:, t] = loss
+        else:
+            losses[live, t] = loss.to(losses.dtype)
         if acceptance_every and t % acceptance_every == 0:
             a = torch.full((C,), math.nan, **like)
-            a[live] = sgld.langevin_acceptance(target, Wl, w_star, nbeta, gamma, eps, xi).to(a.dtype)
+            a[live] = sgld.langevin_acceptance(tl, Wl, tl.w_star, nbeta, gamma, eps, xi).to(a.dtype)
             accept.append(a)
         if pending is None:
-            Wl = sgld_step(Wl, grad, w_star, eps, nbeta, gamma, xi)
+            Wl = sgld_step(Wl, grad, tl.w_star, eps, nbeta, gamma, xi)
+        elif all_live:
+            Wl = sgld_step(Wl, grad, tl.w_star, eps, nbeta, gamma, (pending + xi) / 2)
+            pending.copy_(xi)
         else:
-            Wl = sgld_step(Wl, grad, w_star, eps, nbeta, gamma, (pending[live] + xi) / 2)
+            Wl = sgld_step(Wl, grad, tl.w_star, eps, nbeta, gamma, (pending[live] + xi) / 2)
             pending[live] = xi
-        bad = ~torch.isfinite(loss) | ~torch.isfinite(Wl).all(1) | (loss > stop_above)
+        bad = ~torch.isfinite(loss) | ~torch.isfinite(Wl).all(1)
+        if not (isinstance(cap, float) and cap == math.inf):  # nothing exceeds +inf
+            bad |= loss > cap
         if all_live:
             W = Wl
         else:
