@@ -565,8 +565,10 @@ def estimate_llc(
       the chains, same steps), or with ``check_gamma=True``.
     - ``not_minimum``: nβ(L − L_n(w*)) fell below −``divergence_drop`` (default max(10, d/2);
       judged on each chain's mean when minibatching, on every draw otherwise): sampling found
-      losses far below L_n(w*), so w* is not a local minimum. The (negative) estimate is still
-      reported, as at a checkpoint early in training.
+      losses far below L_n(w*), so w* is not a local minimum; or the estimate is negative by more
+      than 3 SE (at a local minimum L ≥ L_n(w*) wherever the localized chains go, so only noise
+      can make it negative). The (negative) estimate is still reported, as at a checkpoint early
+      in training.
     - ``step``: an SGLD step whose bias at the chains' final states exceeds 3% (1.5 times the
       default's 2%: the estimate of the bias is itself noisy), or is past the stability limit.
     - ``stuck``: more than a quarter of the MALA or HMC chains accept under 10% of their moves after
@@ -858,6 +860,10 @@ class _Run:
                 flags["not_minimum"] = (f"nβ(L − L(w*)) fell to {float(low.min()):.4g} < −{drop:g}: sampling finds "
                                         f"losses far below L(w*), so w* is not a local minimum (the estimate is "
                                         f"reported anyway)")
+            elif llc_mean < -3 * se:  # at a local minimum E[L] ≥ L(w*) under the localized posterior, up to noise
+                flags["not_minimum"] = (f"the estimate {llc_mean:.4g} ± {se:.2g} is negative beyond 3 SE: on average "
+                                        f"the chains find losses below L(w*), so w* is not a local minimum (the "
+                                        f"estimate is reported anyway)")
             if llc_mean > d / 2 + 3 * se + bias * d / 2:
                 flags["implausible"] = (f"{llc_mean:.4g} ± {se:.2g} is above d/2 = {d / 2:g}, which no local minimum "
                                         f"exceeds: the chains are not sampling the basin of w*")

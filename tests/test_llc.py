@@ -132,6 +132,17 @@ def test_a_point_that_is_not_a_minimum_gets_a_flagged_number():
     assert res.llc == pytest.approx(-1e4, rel=0.01)
 
 
+def test_a_point_just_off_a_minimum_is_flagged_by_its_negative_estimate():
+    # L(w) = (w − 1)²/2 at w* = 0, nβ = 1, γ = 1: the localized posterior is N(1/2, 1/2), so the estimator's value
+    # is E[(w − 1)²]/2 − 1/2 = −1/8 exactly, while no draw falls below −1/2 (far above −divergence_drop = −10):
+    # only the sign of the mean, beyond 3 SE, says that w* is not a minimum.
+    with pytest.warns(RuntimeWarning, match="not_minimum"):
+        res = llc.estimate_llc(lambda W: 0.5 * ((W - 1) ** 2).sum(-1), w_star=torch.zeros(1, dtype=torch.float64),
+                               nbeta=1.0, gamma=1.0, n_chains=4, n_steps=4000, progress=False, check_gamma=False)
+    assert "negative beyond 3 SE" in res.flags["not_minimum"]
+    assert abs(res.llc + 0.125) < 4 * res.se
+
+
 def test_a_blow_up_stops_the_chain_early_and_is_flagged():
     # SGLD on κw²/2 with εκ/2 = 2.5: each step multiplies w by −1.5, so the loss grows ×2.25 per step. The
     # chains stop when nβ(L − L(w*)) passes 10·max(d/2, 10) = 100, long before the 2000 steps (the issue's
