@@ -12,6 +12,8 @@ One module per topic; every exercise of the course is a function here.
 - :mod:`slt_lessons.sgld`        batched SGLD over many chains; :mod:`slt_lessons.mala` MALA
 - :mod:`slt_lessons.llc`         the local learning coefficient estimator
 - :mod:`slt_lessons.checkpoints` the LLC at many checkpoints, batched
+- :mod:`slt_lessons.phases`      Bayesian phase transitions: critical n, basin masses (lesson 6, in progress)
+- :mod:`slt_lessons.tms`         the toy model of superposition: exact loss, k-gons, Hessian ranks (lesson 6, in progress)
 - :mod:`slt_lessons.diagnostics` ESS, R-hat, SGLD acceptance; :mod:`slt_lessons.calibration` sweeps
 - :mod:`slt_lessons.checks`      the registry that judges a learner's functions
 - :mod:`slt_lessons.course`      build, self-check and grading of the course notebooks
