@@ -527,3 +527,166 @@ def critical_n(loss_a, lam_a, loss_b, lam_b, halved=True):
     """
     s = 0.5 if halved else 1.0
     return phases.critical_n(s * float(loss_a), lam_a, s * float(loss_b), lam_b)
+
+
+# ============================================================================ development: training through the k-gons
+
+
+@dataclass
+class TrainingRun:
+    """What :func:`train` returns: ``w`` ``(K, 3c)`` the checkpoints, ``steps`` ``(K,)`` the SGD
+    steps at which they were taken, ``loss`` ``(K,)`` the population loss L (not halved) at each,
+    ``live`` ``(K,)`` the number of live columns (:func:`live_columns`) at each, and ``settings``."""
+
+    w: torch.Tensor
+    steps: torch.Tensor
+    loss: torch.Tensor
+    live: torch.Tensor
+    settings: dict
+
+
+def _sample_inputs(rng, c, size):
+    """``size`` inputs x = μ e_i (i ~ U{0..c−1}, μ ~ U[0, 1]), as the pair (i, μ) of arrays."""
+    return rng.integers(c, size=size), rng.random(size)
+
+
+def _minibatch_grad(W, b, i, mu):
+    """The gradient of the minibatch loss (1/B) Σ_β ‖μ_β e_{i_β} − ReLU(μ_β A[:, i_β] + b)‖², A = WᵀW.
+
+    By hand (numpy), as a learner would write it: with z_βj = μ_β A_{j i_β} + b_j and the residual
+    r_βj = ReLU(z_βj) − μ_β δ_{j i_β}, let g_βj = (2/B) r_βj 1[z_βj > 0]. Then ∂/∂b_j = Σ_β g_βj,
+    ∂/∂A_ji = G_ji = Σ_{β: i_β = i} g_βj μ_β, and since A = WᵀW, ∂/∂W = W (G + Gᵀ).
+    (A ReLU at exactly 0 gets derivative 0, as in autograd.)
+    """
+    B, c = len(i), W.shape[1]
+    z = mu[:, None] * (W.T @ W)[:, i].T + b  # (B, c)
+    r = np.maximum(z, 0.0)
+    r[np.arange(B), i] -= mu
+    g = (2.0 / B) * r * (z > 0)
+    onehot_mu = np.zeros((B, c))
+    onehot_mu[np.arange(B), i] = mu
+    G = g.T @ onehot_mu  # G[j, i]
+    return W @ (G + G.T), g.sum(0)
+
+
+def train(c=6, steps=20_000, lr=0.05, batch_size=4, init_scale=0.5, seed=0, n=None, n_checkpoints=60):
+    """Minibatch SGD on the TMS, w ← w − lr ∇L_B(w), with checkpoints on a log-spaced grid of steps.
+
+    Each step draws ``batch_size`` inputs x = μ e_i (fresh ones, i.e. online SGD on the
+    population, when ``n`` is None; else a minibatch of a training set of ``n`` inputs drawn once,
+    as in Chen et al. 2023) and takes one step of plain SGD on their mean loss
+    (:func:`_minibatch_grad`). The initial w is ``init_scale`` · N(0, I). Plain SGD, not Adam:
+    SGD's noise, set by lr/batch_size, is what moves w off a plateau (a saddle or a shallow
+    local minimum of L: part 2's k-gons), and its step is not rescaled per coordinate, so the
+    time spent near a critical point reflects the loss landscape there. Exact gradient descent
+    on :func:`population_loss` instead stops for good at the first k-gon it reaches (often the
+    3- or 4-gon): every k-gon is a local minimum, so without noise there is no development to see.
+
+    Checkpoints at ``n_checkpoints`` steps spaced evenly in log(1 + step), from 0 to ``steps``
+    (development is slow at the end: log time shows its stages as plateaus of similar width).
+    Runs in numpy (float64), about 1 s per 20,000 steps at batch size 4; returns a
+    :class:`TrainingRun` with torch tensors (float64, CPU). Chen, Lau, Mendel, Wei & Murfet
+    (2023, arXiv:2310.06301) observe SGD on this model moving between k-gons.
+    """
+    c = _check_c(c)
+    for name, v in (("steps", steps), ("batch_size", batch_size), ("n_checkpoints", n_checkpoints)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    lr, init_scale = require_positive("lr", lr), require_positive("init_scale", init_scale)
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < batch_size):
+        raise ValueError(f"n must be None or an int >= batch_size, got {n!r}")
+    rng = np.random.default_rng(seed)
+    w = init_scale * rng.standard_normal(3 * c)
+    W, b = w[: 2 * c].reshape(2, c).copy(), w[2 * c:].copy()
+    data = _sample_inputs(rng, c, n) if n is not None else None
+    grid = np.unique(np.round(np.expm1(np.linspace(0, np.log1p(steps), n_checkpoints))).astype(int))
+    saved, k = [], 0
+    for t in range(steps + 1):
+        if k < len(grid) and t == grid[k]:
+            saved.append(np.concatenate([W.ravel(), b]))
+            k += 1
+        if t == steps:
+            break
+        if data is None:
+            i, mu = _sample_inputs(rng, c, batch_size)
+        else:
+            idx = rng.integers(n, size=batch_size)
+            i, mu = data[0][idx], data[1][idx]
+        gW, gb = _minibatch_grad(W, b, i, mu)
+        W -= lr * gW
+        b -= lr * gb
+    ws = torch.tensor(np.array(saved), dtype=torch.float64)
+    return TrainingRun(ws, torch.tensor(grid), population_loss(ws, c), live_columns(ws, c),
+                       dict(c=c, steps=steps, lr=lr, batch_size=batch_size, init_scale=init_scale, seed=seed, n=n,
+                            optimizer="SGD"))
+
+
+def stage_boundaries(steps, losses, min_drop=0.1, min_rate=0.1):
+    """The stage boundaries of a training run, from its loss curve: indices into ``steps``.
+
+    The rule, for checkpoints at steps t_0 < t_1 < … with losses L_k > 0:
+
+    1. the rate of each interval is how fast the loss falls per unit of log time,
+       r_k = −Δ log L / Δ log(1 + t) = (log L_k − log L_{k+1}) / (log(1 + t_{k+1}) − log(1 + t_k));
+    2. an interval with r_k > ``min_rate`` is *moving*, the others are on a plateau;
+    3. a run of consecutive moving intervals is a *drop* if the loss falls by more than the fraction
+       ``min_drop`` over it (L_end < (1 − min_drop) L_start): small wiggles are not stages;
+    4. each drop gives one boundary: the checkpoint k + 1 just after its fastest interval k (the
+       first checkpoint of the new stage).
+
+    Log time because development slows down as it goes: a plateau from step 300 to 3,000 and one
+    from 3,000 to 30,000 are equally long stages (Hoogland et al. 2024, arXiv:2402.02364, also
+    plot against log steps). A drop from the initialisation counts as a boundary too (the
+    first stage is then the initial transient). The defaults suit SGD's noisy loss curves on a
+    log grid of ~60 checkpoints (:func:`train`): on a plateau the loss wiggles at rates ≲ 0.1, and a
+    10% fall separates the k-gons' losses (1/9, 0.104, 0.0687, 0.0618, 0.0482 for c = 6).
+    ``steps`` and ``losses``: sequences or 1-d
+    tensors of the same length, steps strictly increasing, losses positive. Returns a list of ints.
+    """
+    t = np.asarray(torch.as_tensor(steps, dtype=torch.float64).cpu(), dtype=float)
+    L = np.asarray(torch.as_tensor(losses, dtype=torch.float64).cpu(), dtype=float)
+    if t.ndim != 1 or L.shape != t.shape or len(t) < 2:
+        raise ValueError(f"steps and losses must be 1-d of the same length >= 2, got {t.shape} and {L.shape}")
+    if not (np.all(np.isfinite(L)) and np.all(L > 0)) or not np.all(np.diff(t) > 0) or t[0] < 0:
+        raise ValueError("losses must be finite and positive, steps non-negative and strictly increasing")
+    rate = -np.diff(np.log(L)) / np.diff(np.log1p(t))
+    boundaries, k = [], 0
+    while k < len(rate):
+        if rate[k] <= min_rate:
+            k += 1
+            continue
+        end = k
+        while end + 1 < len(rate) and rate[end + 1] > min_rate:
+            end += 1  # the drop is intervals k..end, checkpoints k..end+1
+        if L[end + 1] < (1 - min_drop) * L[k]:
+            boundaries.append(int(k + np.argmax(rate[k:end + 1]) + 1))
+        k = end + 1
+    return boundaries
+
+
+def descend(w, c=6, steps=3000, lr=0.5):
+    """Gradient descent on the exact loss, w ← w − lr ∇L(w), ``steps`` times: the bottom of the basin w is in.
+
+    ``w`` ``(..., 3c)``, batched (each row descends on its own: the rows' losses are summed, and
+    each row's gradient is its own). Returns ``(w_end, grad_norm)``, ``grad_norm`` ``(...)`` the
+    final ‖∇L‖. Use: an SGD checkpoint sits above the k-gon it hovers around by SGD's noise (of
+    order lr/batch_size of the training); the LLC estimator assumes w* is a local minimum, and at a
+    point ΔL above one its chains descend and λ̂ falls by about nβ·ΔL/2 (with ``potential``'s L/2).
+    Descending first estimates the LLC of the critical point the checkpoint is near; check that w
+    moved little (it may cross a saddle where a checkpoint is between stages). lr = 0.5 is stable
+    for the k-gons' Hessians (largest eigenvalue ≈ 1–2) and, with the smallest nonzero ≈ 0.02,
+    contracts by ≈ e⁻³⁰ in 3000 steps.
+    """
+    c = _check_c(c)
+    w = require_finite("w", as_tensor("w", w)).detach().clone()
+    unpack(w, c)  # shape check
+    for _ in range(steps):
+        w.requires_grad_(True)
+        (g,) = torch.autograd.grad(population_loss(w, c).sum(), w)
+        w = (w - lr * g).detach()
+    w.requires_grad_(True)
+    (g,) = torch.autograd.grad(population_loss(w, c).sum(), w)
+    return w.detach(), g.norm(dim=-1)
+
+
+__all__ += ["TrainingRun", "train", "stage_boundaries", "descend"]

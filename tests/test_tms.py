@@ -257,3 +257,96 @@ def test_bad_arguments_name_the_argument():
         tms.permute(torch.zeros(18), [0, 0, 1, 2, 3, 4], C)
     with pytest.raises(ValueError, match="n must be"):
         tms.free_energy_leading(1.0, 0.1, 7.0)
+
+
+# ============================================================================ development: SGD through the k-gons
+
+
+def test_minibatch_grad_matches_autograd():
+    rng = np.random.default_rng(3)
+    w = 0.7 * rng.standard_normal(3 * C)
+    W, b = w[: 2 * C].reshape(2, C), w[2 * C:]
+    i, mu = rng.integers(C, size=9), rng.random(9)
+    gW, gb = tms._minibatch_grad(W, b, i, mu)
+    wt = torch.tensor(w, requires_grad=True)
+    Wt, bt = tms.unpack(wt, C)
+    z = torch.tensor(mu)[:, None] * (Wt.T @ Wt)[:, torch.tensor(i)].T + bt
+    x = torch.zeros(9, C, dtype=torch.float64)
+    x[torch.arange(9), torch.tensor(i)] = torch.tensor(mu)
+    ((torch.relu(z) - x) ** 2).sum(1).mean().backward()
+    assert np.allclose(np.concatenate([gW.ravel(), gb]), wt.grad.numpy(), atol=1e-14)
+
+
+def test_minibatch_loss_is_unbiased_for_population_loss():
+    """The minibatch loss's mean over many inputs (the gradient's integrand) is the exact loss."""
+    rng = np.random.default_rng(4)
+    w = torch.tensor(0.7 * rng.standard_normal(3 * C))
+    W, b = (t.numpy() for t in tms.unpack(w, C))
+    i, mu = tms._sample_inputs(rng, C, 400_000)
+    z = mu[:, None] * (W.T @ W)[:, i].T + b
+    r = np.maximum(z, 0)
+    r[np.arange(len(i)), i] -= mu
+    per = (r**2).sum(1)
+    assert abs(per.mean() - float(tms.population_loss(w, C))) < 4 * per.std() / math.sqrt(len(i))
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    """Seed 6 of the lesson's run, cut at 8,000 steps: the 4-gon plateau and the jump to the 5-gon."""
+    return tms.train(C, steps=8000, lr=0.05, batch_size=4, init_scale=0.5, seed=6)
+
+
+def test_train_is_reproducible(short_run):
+    again = tms.train(C, steps=8000, lr=0.05, batch_size=4, init_scale=0.5, seed=6)
+    assert torch.equal(again.w, short_run.w) and torch.equal(again.steps, short_run.steps)
+    other = tms.train(C, steps=8000, lr=0.05, batch_size=4, init_scale=0.5, seed=7)
+    assert not torch.equal(other.w, short_run.w)
+    assert short_run.w.shape == (len(short_run.steps), 3 * C) and short_run.steps[-1] == 8000
+
+
+def test_train_passes_the_4gon_and_ends_at_the_5gon(short_run, kgons):
+    steps, loss, live = short_run.steps, short_run.loss, short_run.live
+    L5 = float(tms.population_loss(kgons["5"][0], C))
+    L4plus = 1 / 9 - 1 / (4 * C * C)  # the 4-gon with one positive dead bias 1/(2c)
+    # a plateau with 4 live columns for steps 500-2000, its loss between the 4-gon's 1/9 (+1%, SGD's
+    # noise) and the 4-gon's with one positive dead bias (where exact descent from it goes)
+    plateau = (steps >= 500) & (steps <= 2000)
+    assert bool((live[plateau] == 4).all())
+    assert bool(((loss[plateau] >= L4plus) & (loss[plateau] <= 1.01 / 9)).all())
+    # then the 5-gon, to SGD's noise (L sits ~0.5% above the minimum at lr/B = 0.0125)
+    end = steps >= 4000
+    assert bool((live[end] == 5).all()) and bool(((loss[end] - L5) / L5 < 0.02).all()) and bool((loss[end] >= L5).all())
+    # non-increasing-ish: from step 50 on, never up by more than 3% between checkpoints
+    later = loss[steps >= 50]
+    assert bool((later[1:] <= 1.03 * later[:-1]).all())
+    # descending from the end reaches the 5-gon exactly
+    w, g = tms.descend(short_run.w[-1], C, steps=2000)
+    assert abs(float(tms.population_loss(w, C)) - L5) < 1e-10 and float(g) < 1e-8
+
+
+def test_stage_boundaries_of_a_synthetic_two_plateau_curve():
+    """Two plateaus after an initial fall, with smooth sigmoidal drops in log time and small noise:
+    each boundary is the checkpoint just after the fastest fall."""
+    t = np.unique(np.round(np.expm1(np.linspace(0, math.log1p(1e5), 80)))).astype(float)
+    s = np.log1p(t)
+    L = 0.05 + 0.05 / (1 + np.exp((s - s[30]) * 8)) + 1.0 / (1 + np.exp((s - s[5]) * 8))
+    # the fastest falls are the intervals around the midpoints s[5] and s[30]: boundary = 6 or 31
+    rate = -np.diff(np.log(L)) / np.diff(s)
+    expect = [int(np.argmax(rate[:15])) + 1, int(15 + np.argmax(rate[15:])) + 1]
+    assert expect[1] in (30, 31)
+    assert tms.stage_boundaries(t, L) == expect
+    noisy = L * (1 + 0.002 * np.random.default_rng(0).standard_normal(len(L)))
+    assert tms.stage_boundaries(t, noisy) == expect
+    # a piecewise-constant curve: the boundaries are exactly the first checkpoints of each new level
+    steps = np.arange(30)
+    step_curve = np.where(steps < 10, 0.1, np.where(steps < 20, 0.07, 0.05))
+    assert tms.stage_boundaries(steps, step_curve) == [10, 20]
+    assert tms.stage_boundaries(steps, np.full(30, 0.1)) == []
+    with pytest.raises(ValueError):
+        tms.stage_boundaries([0, 2, 1], [0.3, 0.2, 0.1])
+
+
+def test_stage_boundaries_of_the_run(short_run):
+    b = tms.stage_boundaries(short_run.steps, short_run.loss)
+    jump = [int(short_run.steps[k]) for k in b if short_run.live[k - 1] == 4 and short_run.live[k] == 5]
+    assert len(jump) == 1 and 2000 < jump[0] < 4000
