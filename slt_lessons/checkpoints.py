@@ -104,7 +104,7 @@ def estimate_llcs(
     _same_size(model, points)
     ref_target = make(points[ref])
     nbeta = llc.default_nbeta(_dataset_size(ref_target)) if nbeta is None else _number("nbeta", nbeta, positive=True)
-    n_steps, burn_in, auto, auto_burn_in = _lengths(n_steps, burn_in, max_steps)
+    n_steps, burn_in, auto, auto_burn_in = llc._run_lengths(n_steps, burn_in, max_steps)
     chains = list(range(positive_int("n_chains", n_chains)))
     each_gamma, each_eps = _each("gamma", gamma), _each("eps", eps)
     if gamma is None:
@@ -220,11 +220,7 @@ def _estimate_group(targets, gammas, eps, cfg):
             results[i] = members[i].result(cfg["drop"], None)
     _check_gamma(members, results, cfg)
     for m, r in zip(members, results):
-        r.settings = dict(gamma=m.gamma, eps=r.eps, sampler=m.sampler, n_chains=len(cfg["chains"]),
-                          n_steps=m.n_steps, lengthened=m.n_steps > cfg["n_steps"], burn_in=m.burn_in,
-                          batch_size=cfg["batch_size"], seed=cfg["seed"], n=m.target.n, d=m.target.d,
-                          nbeta=cfg["nbeta"], check_gamma=_checks_gamma(m, cfg),
-                          gradients_per_chain=m.gradients(), params=m.target.names)
+        r.settings = m.settings(len(cfg["chains"]), cfg["n_steps"], _checks_gamma(m, cfg))
     return results
 
 
@@ -346,21 +342,6 @@ def _number(name, value, positive=False) -> float:
         raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} finite number, or None "
                          f"(chosen once) or 'each', got {value!r}")
     return float(value)
-
-
-def _lengths(n_steps, burn_in, max_steps):
-    """(n_steps, burn_in, whether the library lengthens the run, whether the burn-in stays a quarter of it),
-    checked as ``estimate_llc`` checks them."""
-    auto, burn_in_given = n_steps is None, burn_in
-    n_steps = llc.DEFAULTS["n_steps"] if auto else n_steps
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
-        raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
-    if auto and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps):
-        raise ValueError(f"max_steps must be an int >= {n_steps} (the first run's steps), got {max_steps!r}")
-    burn_in = n_steps // 4 if burn_in is None else burn_in
-    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
-        raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
-    return n_steps, burn_in, auto, burn_in_given is None
 
 
 def _groups(points, per_batch, sampled):

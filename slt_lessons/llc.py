@@ -593,15 +593,7 @@ def estimate_llc(
         if target.n is None:
             raise ValueError("a potential has no dataset: give n (the dataset size) or nbeta")
         nbeta = default_nbeta(int(n if n is not None else target.n))  # an n given with data sets nβ only
-    auto_length, auto_burn_in = n_steps is None, burn_in is None
-    n_steps = DEFAULTS["n_steps"] if auto_length else n_steps
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
-        raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
-    if auto_length and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps):
-        raise ValueError(f"max_steps must be an int >= {n_steps} (the first run's steps), got {max_steps!r}")
-    burn_in = n_steps // 4 if burn_in is None else burn_in
-    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
-        raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
+    n_steps, burn_in, auto_length, auto_burn_in = _run_lengths(n_steps, burn_in, max_steps)
     if sampler not in ("auto", "sgld", "lm", "mala", "hmc"):
         raise ValueError(f"sampler must be 'auto', 'sgld', 'lm', 'mala' or 'hmc', got {sampler!r}")
     if sampler in ("mala", "hmc") and batch_size is not None:
@@ -631,13 +623,26 @@ def estimate_llc(
         half = _Run(target, nbeta, gamma / 2, sampler, batch_size, run.burn_in, run.n_steps, seed, acceptance_every, False)
         half.sample(res.eps if sampler in ("sgld", "lm") else None, _gamma_chains(n_chains))
         _judge_gamma(res, half.result(divergence_drop, None), gamma / 2)
-    res.settings = dict(gamma=gamma, eps=res.eps, sampler=sampler, n_chains=n_chains, n_steps=run.n_steps,
-                        lengthened=run.n_steps > n_steps, burn_in=run.burn_in, batch_size=batch_size, seed=seed, n=target.n, d=target.d, nbeta=nbeta,
-                        check_gamma=bool(check_gamma), gradients_per_chain=run.gradients(), params=target.names)
+    res.settings = run.settings(n_chains, n_steps, check_gamma)
     if res.flags:
         warnings.warn("LLC estimate not trusted: " + "; ".join(f"{k}: {v}" for k, v in res.flags.items()),
                       RuntimeWarning, stacklevel=2)
     return res
+
+
+def _run_lengths(n_steps, burn_in, max_steps):
+    """(n_steps, burn_in, whether the library lengthens the run, whether the burn-in stays a quarter of it),
+    checked: the defaults for None, a ValueError naming the argument otherwise."""
+    auto_length, auto_burn_in = n_steps is None, burn_in is None
+    n_steps = DEFAULTS["n_steps"] if auto_length else n_steps
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 5:
+        raise ValueError(f"n_steps must be an int >= 5, got {n_steps!r}")
+    if auto_length and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < n_steps):
+        raise ValueError(f"max_steps must be an int >= {n_steps} (the first run's steps), got {max_steps!r}")
+    burn_in = n_steps // 4 if burn_in is None else burn_in
+    if isinstance(burn_in, bool) or not isinstance(burn_in, int) or not 0 <= burn_in < n_steps - 3:
+        raise ValueError(f"burn_in must be an int in [0, n_steps − 4], got {burn_in!r}")
+    return n_steps, burn_in, auto_length, auto_burn_in
 
 
 def _cheap_gamma_check(target, batch_size) -> bool:
@@ -803,6 +808,13 @@ class _Run:
                 self.acceptance = torch.cat([self.acceptance, self.run.acceptance], 1)
         self.losses = torch.cat([self.losses, self.run.losses], 1)
         self.n_steps = T + more
+
+    def settings(self, n_chains, first_n_steps, check_gamma) -> dict:
+        """What was done, for ``LLCResult.settings`` (``first_n_steps``: the run's length before any lengthening)."""
+        return dict(gamma=self.gamma, eps=self.used_eps, sampler=self.sampler, n_chains=n_chains, n_steps=self.n_steps,
+                    lengthened=self.n_steps > first_n_steps, burn_in=self.burn_in, batch_size=self.batch_size,
+                    seed=self.seed, n=self.target.n, d=self.target.d, nbeta=self.nbeta, check_gamma=bool(check_gamma),
+                    gradients_per_chain=self.gradients(), params=self.target.names)
 
     def gradients(self) -> int:
         """Gradient evaluations per chain so far (an HMC step is a trajectory of many)."""

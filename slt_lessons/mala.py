@@ -107,22 +107,19 @@ def sample_mala(
     losses = torch.empty(C, n_steps, **like)
     n_accepted = torch.zeros(C, **like)
     k = block_steps(d)
-    step = None  # (log ε, ε/2, √ε, 2ε), computed again only when ε moves: after the adaptation, never
+    step = None  # (log ε, ε, ε/2, √ε), computed again only when ε moves: after the adaptation, never
     for t in steps(n_steps, progress, "MALA"):
         if t % k == 0:  # k steps of noise and uniforms per chain at once, from the chain's generator
             noises, _ = draw_block(gens, k, d, None, None, w_star.dtype, w_star.device)
             uniforms = torch.stack([torch.rand(k, generator=g, **like) for g in gens], 1)
         if step is None or step[0] is not log_eps:
             e = log_eps.exp()[:, None]
-            step = (log_eps, e / 2, e.sqrt(), 2 * e)
-        _, half, root, twice = step
+            step = (log_eps, e, e / 2, e.sqrt())
+        _, e, half, root = step
         noise, u = noises[t % k], uniforms[t % k]
         W_new = W + half * grad + root * noise
         logp_new, grad_new, loss_new = log_density(target, W_new, nbeta, gamma)
-        # mala_log_accept_ratio(W, W_new, logp, logp_new, grad, grad_new, ε), the same operations, ε/2 and 2ε reused
-        log_q_forward = -((W_new - W - half * grad) ** 2 / twice).sum(-1)
-        log_q_backward = -((W - W_new - half * grad_new) ** 2 / twice).sum(-1)
-        log_alpha = torch.clamp(logp_new - logp + log_q_backward - log_q_forward, max=0.0)
+        log_alpha = mala_log_accept_ratio(W, W_new, logp, logp_new, grad, grad_new, e)
         log_alpha = torch.nan_to_num(log_alpha, nan=-math.inf)  # a non-finite proposal is rejected
         accept = torch.log(u) < log_alpha
         rows = accept[:, None]
