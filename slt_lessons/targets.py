@@ -121,14 +121,8 @@ def module_target(model: torch.nn.Module, loss_fn: Callable, data, *, device=Non
     y = torch.as_tensor(data[1]).to(device=device, dtype=dtype if data[1].is_floating_point() else None)
     if x.shape[0] != y.shape[0] or x.shape[0] == 0:
         raise ValueError(f"data: x and y must have the same positive length, got {x.shape[0]} and {y.shape[0]}")
-    shapes = [params[k].shape for k in names]
-    sizes = [params[k].numel() for k in names]
-    w_star = torch.cat([params[k].detach().reshape(-1) for k in names]).to(device=device, dtype=dtype)
+    w_star, unflatten = flat_parameters(params, names, device=device, dtype=dtype)
     buffers = held_tensors(model, names, device=device, dtype=dtype)  # the buffers and the parameters not sampled
-
-    def unflatten(w):  # (C, d) -> {name: (C, *shape)}
-        parts = torch.split(w, sizes, dim=-1)
-        return {k: p.reshape(*w.shape[:-1], *s) for k, p, s in zip(names, parts, shapes)}
 
     def one_chain(p, xb, yb):
         return loss_fn(functional_call(model, (p, buffers), (xb,)), yb)
@@ -398,14 +392,9 @@ def evaluate_target(model: torch.nn.Module, evaluate: Callable, data, *, device=
     every = dict(model.named_parameters())
     dtype, device = dtype or every[names[0]].dtype, device or every[names[0]].device
     data = _map(lambda t: t.to(device=device, dtype=dtype if t.is_floating_point() else None), collect_data(data))
-    shapes, sizes = [every[k].shape for k in names], [every[k].numel() for k in names]
-    w_star = torch.cat([every[k].detach().reshape(-1) for k in names]).to(device=device, dtype=dtype)
+    w_star, unflatten = flat_parameters(every, names, device=device, dtype=dtype)
     wrapped = _Evaluated(model, evaluate)
     held = {f"model.{k}": t for k, t in held_tensors(model, names, device=device, dtype=dtype).items()}
-
-    def unflatten(w):  # (C, d) -> {name: (C, *shape)}
-        parts = torch.split(w, sizes, dim=-1)
-        return {k: p.reshape(*w.shape[:-1], *s) for k, p, s in zip(names, parts, shapes)}
 
     def one_chain(p, batch):
         return functional_call(wrapped, ({f"model.{k}": v for k, v in p.items()}, held), (batch,))
@@ -457,6 +446,19 @@ def sampled_names(model: torch.nn.Module, params=None) -> list[str]:
         raise ValueError(f"params: {ints[0]!r} is an integer parameter ({every[ints[0]].dtype}) and cannot be sampled; "
                          f"leave it out of params")
     return names
+
+
+def flat_parameters(params: dict, names, *, device, dtype):
+    """(w*, unflatten): the parameters ``names`` of ``params`` stacked into one flat ``(d,)`` vector
+    on ``device`` in ``dtype``, and the map from chains ``(C, d)`` back to ``{name: (C, *shape)}``."""
+    shapes, sizes = [params[k].shape for k in names], [params[k].numel() for k in names]
+    w_star = torch.cat([params[k].detach().reshape(-1) for k in names]).to(device=device, dtype=dtype)
+
+    def unflatten(w):
+        parts = torch.split(w, sizes, dim=-1)
+        return {k: p.reshape(*w.shape[:-1], *s) for k, p, s in zip(names, parts, shapes)}
+
+    return w_star, unflatten
 
 
 def held_tensors(model: torch.nn.Module, names, *, device, dtype) -> dict:
