@@ -38,6 +38,7 @@ import torch
 from scipy.optimize import brentq
 from scipy.special import lambertw
 
+from slt_lessons import phases  # exercises call each other through their module
 from slt_lessons.device import default_dtype, get_device
 from slt_lessons.free_energy import quadrature_mesh
 from slt_lessons.validation import as_tensor, require_finite, require_ndim, require_nonempty, require_same_length
@@ -45,6 +46,8 @@ from slt_lessons.validation import as_tensor, require_finite, require_ndim, requ
 __all__ = [
     "critical_n",
     "preferred_phase",
+    "grid_basin_masses",
+    "phase_sequence",
     "two_basin_potential",
     "basin_boundary",
     "basin_free_energies",
@@ -137,6 +140,81 @@ def preferred_phase(n, L, lam, c=None) -> torch.Tensor:
         require_finite(name, t)
     F = n[..., None] * L + lam * n.log()[..., None] + c  # shape (*n.shape, A)
     return F.argmin(dim=-1)
+
+
+def grid_basin_masses(w, loss, n, boundary) -> torch.Tensor:
+    """The posterior mass of each of two basins, on a grid: ``(N, 2)`` for ``N`` sample sizes.
+
+    The posterior at sample size ``n`` is ``p(w | n) ∝ φ(w) e^{−n L(w)}``. On a uniform grid
+    ``w_1 < … < w_G`` under a uniform prior every point carries the same weight ``φ(w_i) Δw``,
+    which cancels, so the mass of the basin ``B_1 = {w_i < boundary}`` is the Riemann sum
+
+        P(B_1 | n) = Σ_{w_i < boundary} e^{−n L_i} / Σ_i e^{−n L_i},   P(B_2 | n) = 1 − P(B_1 | n),
+
+    ``L_i`` = ``loss[i]``. Column 0 is ``B_1`` (left of ``boundary``), column 1 ``B_2`` (at or right of it).
+    At large ``n`` every ``e^{−n L_i}`` underflows (``e^{−746}`` is 0 in float64), so the sums are
+    taken in logs: ``log Σ_i e^{x_i} = m + log Σ_i e^{x_i − m}``, ``m = max_i x_i``
+    (``torch.logsumexp``), and the masses are ``exp`` of the difference of two such logs.
+
+    ``w`` and ``loss`` are 1-d of the same length (``w`` increasing, with points on both sides of
+    ``boundary``); ``n`` a 1-d tensor of sample sizes ``≥ 0``; ``boundary`` a number. Returns the
+    masses in ``loss``'s dtype, on its device.
+    """
+    w = require_ndim("w", as_tensor("w", w), 1)
+    loss = require_ndim("loss", as_tensor("loss", loss), 1)
+    require_same_length(("w", "loss"), w, loss)
+    n = require_ndim("n", as_tensor("n", n, dtype=loss.dtype, device=loss.device), 1)
+    left = w < boundary
+    if not bool(left.any()) or bool(left.all()):
+        raise ValueError(f"boundary must have grid points on both sides, got boundary={boundary!r} "
+                         f"for w in [{float(w.min())}, {float(w.max())}]")
+    log_p = -n[:, None] * loss  # (N, G): log of the unnormalised posterior at each grid point
+    log_total = torch.logsumexp(log_p, dim=1)
+    log_left = torch.logsumexp(log_p[:, left], dim=1)
+    log_right = torch.logsumexp(log_p[:, ~left], dim=1)
+    return torch.stack([torch.exp(log_left - log_total), torch.exp(log_right - log_total)], dim=1)
+
+
+def phase_sequence(L, lam):
+    """The phases the posterior prefers as ``n`` grows, in order, and the ``n`` at each switch.
+
+    To leading order the posterior prefers the phase of smallest ``F_α(n) = n L_α + λ_α log n``
+    (:func:`preferred_phase`). Divided by ``log n > 0``: the smallest ``λ_α + t L_α`` with
+    ``t = n/log n``, which grows with ``n`` for ``n > e`` (below ``e``, ``log n`` is not yet the
+    leading term and the formula means nothing; ``n = e`` is where ``t`` is smallest, ``t = e``).
+    So, starting from the phase preferred at ``n = e``:
+
+    * the posterior can only move to a phase of **smaller loss** (and larger ``λ``): a phase that is
+      both simpler and more accurate would already be preferred;
+    * from the current phase ``α`` to ``β`` (``L_β < L_α``), the switch is where ``F_α = F_β``: at
+      ``t = (λ_β − λ_α)/(L_α − L_β)``, i.e. ``n`` = :func:`critical_n` ``(L_α, λ_α, L_β, λ_β)``,
+      the larger root;
+    * the next phase is the ``β`` with the **earliest** such switch: the others still lose to ``α``
+      there, hence to ``β`` just after. Repeat until no phase has a smaller loss.
+
+    The phases visited are the lower convex hull of the points ``(L_α, λ_α)``, walked from the
+    simple end to the accurate one; a phase above the hull is never preferred. ``L``, ``lam``: 1-d,
+    the same length ``A ≥ 1``, finite. Returns ``(phases, switches)``: a list of ints (indices into
+    ``L``, starting with the phase preferred at ``n = e``) and a list of floats one shorter (the
+    ``n`` where each switch happens, increasing). Ties (two phases with equal ``F`` at ``n = e``, or
+    two switches at the same ``n``) are not resolved. Chen et al. (2023, arXiv:2310.06301) on
+    Bayesian phase transitions between k-gons; Watanabe (2009, Theorem 6.7) for ``F_α``.
+    """
+    L = require_nonempty("L", require_ndim("L", as_tensor("L", L, dtype=torch.float64), 1))
+    lam = require_ndim("lam", as_tensor("lam", lam, dtype=torch.float64), 1)
+    require_same_length(("L", "lam"), L, lam)
+    require_finite("L", L)
+    require_finite("lam", lam)
+    current = int(phases.preferred_phase(torch.tensor(math.e, dtype=torch.float64), L, lam))
+    sequence, switches = [current], []
+    while True:
+        candidates = [(phases.critical_n(float(L[current]), float(lam[current]), float(L[b]), float(lam[b])), b)
+                      for b in range(len(L)) if L[b] < L[current]]
+        if not candidates:
+            return sequence, switches
+        n_switch, current = min(candidates)
+        sequence.append(current)
+        switches.append(n_switch)
 
 
 # ============================================================================ the exact 1-D example

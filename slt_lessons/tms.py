@@ -93,13 +93,14 @@ import numpy as np
 import torch
 from scipy.optimize import minimize
 
-from slt_lessons import phases
+from slt_lessons import phases, tms  # exercises call each other through their module
 from slt_lessons.device import default_dtype, get_device
 from slt_lessons.validation import as_tensor, require_finite, require_ndim, require_positive
 
 __all__ = [
     "pack",
     "unpack",
+    "segment_integral",
     "population_loss",
     "potential",
     "rotate",
@@ -150,16 +151,32 @@ def unpack(w, c=6):
 # ============================================================================ the exact loss
 
 
-def _segment_integral(delta, a, b):
-    """I(δ, a, b) = ∫₀¹ (δμ − ReLU(aμ + b))² dμ in closed form (elementwise; see population_loss)."""
+def segment_integral(delta, a, b):
+    """I(δ, a, b) = ∫₀¹ (δμ − ReLU(aμ + b))² dμ in closed form, elementwise (shapes broadcast).
+
+    ``a``, ``b`` tensors (any shape that broadcasts with ``delta``, a number or tensor, 0 or 1 in
+    :func:`population_loss`); returns the broadcast shape, on their device and dtype, differentiable.
+    aμ + b is positive on an interval S = [p, q] ⊆ [0, 1]: with the kink μ₀ = −b/a,
+
+    * [μ₀, 1] if a > 0 and 0 < μ₀ < 1 (the ReLU switches on inside the segment),
+    * [0, μ₀] if a < 0 and 0 < μ₀ < 1 (it switches off inside),
+    * all of [0, 1] if b ≥ 0 and a + b ≥ 0, and empty otherwise.
+
+    Off S the integrand is (δμ)², on S it is (δμ − aμ − b)², a polynomial; with the moments
+    m_k = ∫_p^q μ^k dμ = (q^{k+1} − p^{k+1})/(k + 1),
+
+        I = δ²/3 − 2δ (a m₂ + b m₁) + a² m₂ + 2ab m₁ + b² m₀.
+
+    (δ²/3 = ∫₀¹ δ²μ² dμ; for δ ∈ {0, 1} it is δ/3.) Exact: no quadrature, so no error at the kink.
+    """
     interior = (a * b < 0) & (b.abs() < a.abs())  # the kink μ₀ = −b/a lies in (0, 1)
     full = (b >= 0) & (a + b >= 0)  # aμ + b ≥ 0 on all of [0, 1]
     mu0 = -b / torch.where(interior, a, torch.ones_like(a))  # divide only where |a| > |b|
-    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    zero, one = torch.zeros_like(mu0), torch.ones_like(mu0)
     p = torch.where(interior & (a > 0), mu0, zero)
     q = torch.where(interior & (a < 0), mu0, torch.where(full | interior, one, zero))
     m0, m1, m2 = q - p, (q**2 - p**2) / 2, (q**3 - p**3) / 3  # ∫_p^q μ^k dμ
-    return delta / 3 - 2 * delta * (a * m2 + b * m1) + a**2 * m2 + 2 * a * b * m1 + b**2 * m0
+    return delta**2 / 3 - 2 * delta * (a * m2 + b * m1) + a**2 * m2 + 2 * a * b * m1 + b**2 * m0
 
 
 def population_loss(w, c=6):
@@ -185,11 +202,11 @@ def population_loss(w, c=6):
     and 1/3 for b < 0 (not even C¹ in b). Chen, Lau, Mendel, Wei & Murfet (2023,
     arXiv:2310.06301) give a closed form of this loss; this derivation is ours.
     """
-    c = _check_c(c)
-    W, b = unpack(w, c)
-    A = W.transpose(-1, -2) @ W  # A[j, i] = W_j · W_i (symmetric)
-    delta = torch.eye(c, dtype=A.dtype, device=A.device)
-    return _segment_integral(delta, A, b[..., :, None]).sum((-2, -1)) / c
+    W, b = tms.unpack(w, c)  # checks c and w's shape
+    A = W.transpose(-1, -2) @ W  # A[..., j, i] = W_j · W_i (symmetric)
+    delta = torch.eye(c, dtype=A.dtype, device=A.device)  # the target's j-th entry for input e_i is δ_ij
+    # I[..., j, i] = I(δ_ij, A_ji, b_j): b_j is constant along i, hence b[..., :, None]
+    return tms.segment_integral(delta, A, b[..., :, None]).sum((-2, -1)) / c
 
 
 def potential(c=6, halved=True):
