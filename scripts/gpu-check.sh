@@ -32,6 +32,12 @@ if "$PY" -c "import nbclient, nbgrader" 2>/dev/null; then
     for nb in solutions/*/*.ipynb; do
         SLT_DEVICE=cuda "$PY" -m slt_lessons.course.cli check "$nb" | head -1 || status=1
     done
+    echo "== lesson 6 in the course's full mode (SLT_FULL=1: larger n, more chains, longer training)"
+    if "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+        SLT_DEVICE=cuda "$PY" scripts/run_full.py l6_phase_transitions || status=1
+    else
+        echo "skipped: no CUDA (on a CPU: python scripts/run_full.py l6_phase_transitions, several minutes)"
+    fi
 else
     echo "== notebooks skipped: nbclient/nbgrader not installed here (carry them in .whl/)"
 fi

@@ -41,7 +41,9 @@ from scipy.special import lambertw
 from slt_lessons import phases  # exercises call each other through their module
 from slt_lessons.device import default_dtype, get_device
 from slt_lessons.free_energy import quadrature_mesh
-from slt_lessons.validation import as_tensor, require_finite, require_ndim, require_nonempty, require_same_length
+from slt_lessons.validation import (
+    as_tensor, require_finite, require_ndim, require_nonempty, require_number, require_same_length,
+)
 
 __all__ = [
     "critical_n",
@@ -63,16 +65,6 @@ __all__ = [
 
 
 # ============================================================================ exercises
-
-
-def _finite(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from exc
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return v
 
 
 def critical_n(L1, lam1, L2, lam2, *, c1=0.0, c2=0.0) -> float:
@@ -97,8 +89,8 @@ def critical_n(L1, lam1, L2, lam2, *, c1=0.0, c2=0.0) -> float:
     Watanabe (2009, Theorem 6.7) for the free energy; Chen et al. (2023, arXiv:2310.06301) for
     Bayesian phase transitions between such phases.
     """
-    L1, lam1, L2, lam2 = (_finite(k, v) for k, v in (("L1", L1), ("lam1", lam1), ("L2", L2), ("lam2", lam2)))
-    c1, c2 = _finite("c1", c1), _finite("c2", c2)
+    L1, lam1, L2, lam2 = (require_number(k, v) for k, v in (("L1", L1), ("lam1", lam1), ("L2", L2), ("lam2", lam2)))
+    c1, c2 = require_number("c1", c1), require_number("c2", c2)
     if not L1 > L2:
         raise ValueError(f"L1 must be larger than L2 (phase 1 is the less accurate one; otherwise there is "
                          f"no transition), got L1={L1!r}, L2={L2!r}")
@@ -226,7 +218,7 @@ LOG_C_QUADRATIC = 0.5 * math.log(math.pi)  # ∫_R e^{−n u²} du = √π n^{�
 
 
 def _check_delta(delta, *, positive=False) -> float:
-    d = _finite("delta", delta)
+    d = require_number("delta", delta)
     if positive and d == 0:
         raise ValueError("delta must be positive here: at delta = 0 both basins are equally accurate, "
                          "and the quartic one wins at every n (no transition)")

@@ -16,6 +16,7 @@ import torch
 __all__ = [
     "as_tensor",
     "require_positive",
+    "require_number",
     "require_finite",
     "require_nonempty",
     "require_ndim",
@@ -68,6 +69,17 @@ def require_positive(name: str, value) -> float:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}") from exc
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return v
+
+
+def require_number(name: str, value) -> float:
+    """A finite real number, as a Python float (e.g. a loss or a learning coefficient)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from exc
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return v
 
 

@@ -33,9 +33,11 @@ def environment(**values: str | None):
 
 
 def execute(nb: nbformat.NotebookNode, cwd: Path, *, fast: bool, timeout: int | None = None,
-            allow_errors: bool = True) -> tuple[nbformat.NotebookNode, str | None]:
+            allow_errors: bool = True, full: bool = False) -> tuple[nbformat.NotebookNode, str | None]:
     """Execute ``nb`` in a fresh ``python3`` kernel with working directory ``cwd``.
 
+    ``full`` runs it in the course's full mode (``SLT_FULL=1``, :data:`slt_lessons.course.FULL`);
+    otherwise ``SLT_FULL`` is unset, so a build never depends on the caller's environment.
     Returns the executed notebook and, if the run could not finish (dead kernel, a cell that
     outlived its timeout and could not be interrupted), a description of what went wrong.
     """
@@ -45,7 +47,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, *, fast: bool, timeout: int | 
         interrupt_on_timeout=True, resources={"metadata": {"path": str(cwd)}},
     )
     problem = None
-    with environment(SLT_FAST="1" if fast else None, NBGRADER_EXECUTION=None,
+    with environment(SLT_FAST="1" if fast else None, SLT_FULL="1" if full else None, NBGRADER_EXECUTION=None,
                      MPLBACKEND="module://matplotlib_inline.backend_inline"):
         try:
             client.execute()
