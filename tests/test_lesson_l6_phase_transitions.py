@@ -141,3 +141,12 @@ def test_phase_sequence_demo():
     text = _cell("made-up phases")
     assert "5-gon -> 6-gon | switches at n = [1010]" in text
     assert "visited: [0, 1, 3, 4]" in text and "never preferred: [2]" in text
+
+
+def test_sgd_five_gon_has_a_small_dead_column_with_negative_bias():
+    """"Its dead column is small but not zero, with a negative bias (printed last)"."""
+    text = _cell("smallest column")
+    norm, bias = numbers_after(text, "norm")[0], numbers_after(text, "bias")[0]
+    assert 0 < norm < 0.3 and bias < 0
+    # inside the flat region: the dead column's ReLU is off for every input, |W_d|·|W_j| < |b_d|
+    assert norm * numbers_after(text, "live columns have norm")[0] < -bias

@@ -52,9 +52,9 @@ def _segment_cases(suite, device):
     a = 3 * torch.randn(40, 40, generator=g, dtype=F64)
     b = torch.randn(40, 1, generator=g, dtype=F64)
     return [
-        si("many random entries, delta = 1", 1.0, a, b),
-        si("many random entries, delta = 0", 0.0, a, b),
-        si("delta a tensor of 0s and 1s that broadcasts (the identity)", None, a[:6, :6], b[:6], ),
+        si("many random entries, a feature's own output", 1.0, a, b),
+        si("many random entries, another feature's output", 0.0, a, b),
+        si("delta a tensor of zeros and ones that broadcasts", None, a[:6, :6], b[:6], ),
         si("float32, random entries", 1.0, a[:10], b[:10], dtype=F32),
         si("large values", 1.0, 50 * a[:5, :5], 10 * b[:5]),
         si("a fractional delta", 0.37, a[:8, :8], b[:8]),
@@ -105,15 +105,15 @@ def _population_cases(suite, device):
                         dict(w=torch.zeros(17, dtype=F64, device=device), c=6)))
     four = tms._kgon_w(4, 6, 1.0, 0.0, -1.0, F64, "cpu")
     return [
-        pl("many random w, c = 10", 0.6 * torch.randn(64, 30, generator=g, dtype=F64), 10),
+        pl("many random w, many features", 0.6 * torch.randn(64, 30, generator=g, dtype=F64), 10),
         pl("random w, float32", 0.7 * torch.randn(16, 18, generator=g, dtype=F64), 6, dtype=F32),
-        pl("a point on a ReLU kink (the 4-gon)", four, 6),
+        pl("a point on a ReLU kink", four, 6),
         pl("large weights and biases", 3 * torch.randn(5, 12, generator=g, dtype=F64), 4),
         pl("a w with dead columns and positive biases",
            torch.cat([0.8 * torch.randn(4, generator=g, dtype=F64), torch.zeros(2, dtype=F64),
                       0.8 * torch.randn(4, generator=g, dtype=F64), torch.zeros(2, dtype=F64),
                       torch.tensor([-0.2, -0.1, 0.05, -0.3, 0.1, 1 / 12], dtype=F64)]), 6),
-        pl("c = 2", 0.9 * torch.randn(7, 6, generator=g, dtype=F64), 2),
+        pl("the fewest features", 0.9 * torch.randn(7, 6, generator=g, dtype=F64), 2),
     ] + must_raise(("w whose last dimension does not match c: ValueError",
                     dict(w=torch.zeros(3, 18, dtype=F64, device=device), c=5)))
 
