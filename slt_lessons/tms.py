@@ -190,12 +190,9 @@ def population_loss(w, c=6):
 
         L(w) = (1/c) Σ_i Σ_j I(δ_ij, A_ji, b_j),   I(δ, a, b) = ∫₀¹ (δμ − ReLU(aμ + b))² dμ.
 
-    aμ + b is positive on an interval S = [p, q] ⊆ [0, 1]: with the kink μ₀ = −b/a,
-    [μ₀, 1] if a > 0 and 0 < μ₀ < 1, [0, μ₀] if a < 0 and 0 < μ₀ < 1, all of [0, 1] if b ≥ 0 and
-    a + b ≥ 0, and empty otherwise. On S the integrand is a polynomial, so with the moments
-    m_k = ∫_p^q μ^k dμ = (q^{k+1} − p^{k+1})/(k + 1),
-
-        I = δ/3 − 2δ (a m₂ + b m₁) + a² m₂ + 2ab m₁ + b² m₀.
+    with I in closed form (:func:`segment_integral`: on the interval of [0, 1] where the ReLU is on
+    the integrand is one polynomial, off it another). ``c`` is an int ≥ 2 and w's last dimension 3c
+    (:func:`unpack` checks both).
 
     I is C² except at (a, b) = (0, 0), where the kink sits at the end μ = 0 for every a: there
     ∫₀¹ReLU(aμ)² = a²/3 for a > 0 and 0 for a < 0, and ∫₀¹(μ − ReLU(b))² = 1/3 − b + b² for b > 0

@@ -542,15 +542,17 @@ def test_segment_integral_variants_pass(variant):
 @pytest.mark.parametrize("name", sorted(SEGMENT_MISTAKES))
 def test_segment_integral_mistakes_fail(name):
     assert wrong_visible("tms.segment_integral", SEGMENT_MISTAKES[name]), name
-    # the edges case has no entry with a < 0 and the kink inside: the wrong side cannot show there
-    blind = ("the edges",) if name.startswith("the on-part") else ()
+    # the edges case and the on-everywhere case have no entry with a < 0 and the kink inside: the wrong side
+    # cannot show there
+    blind = ("the edges", "on everywhere although a < 0") if name.startswith("the on-part") else ()
     assert all(label.startswith(blind) for label in missed("tms.segment_integral", SEGMENT_MISTAKES[name]))
 
 
 def test_segment_integral_delta_instead_of_delta_squared_fails_the_fractional_case():
-    """δ/3 for δ²/3 is right for δ ∈ {0, 1} (every visible case) and wrong only for a fractional δ."""
+    """δ/3 for δ²/3 is right for δ ∈ {0, 1} and wrong for a fractional δ: a visible case and a hidden one."""
     misses = missed("tms.segment_integral", _segment_with(square=False))
     assert "a fractional delta" not in misses
+    assert wrong_visible("tms.segment_integral", _segment_with(square=False))
 
 
 def test_segment_integral_quadrature_across_the_kink_fails():

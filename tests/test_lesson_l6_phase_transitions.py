@@ -35,8 +35,11 @@ def test_grid_crossing_matches_exact_and_leading_order_is_a_few_percent_low():
 
 
 def test_the_quartic_basin_holds_the_larger_mass_only_in_between():
+    """"At n = 0 the masses are the prior's, and the quadratic basin's interval is only a little longer"."""
     text = _cell("largest mass")
-    assert numbers_after(text, "largest mass")[0] > 0.5
+    assert numbers_after(text, "largest mass is")[0] > 0.5
+    quartic, quadratic = map(float, re.findall(r"the masses are ([\d.]+) and ([\d.]+)", text)[0])
+    assert quartic < quadratic < quartic + 0.01
 
 
 def test_exact_loss_agrees_with_monte_carlo():
@@ -54,14 +57,16 @@ def test_kgon_table():
     parsed = {}
     for name, vals in rows.items():
         nums = vals.split()
-        parsed[name] = dict(L=float(nums[2]), grad=float(nums[3]), min_eig=float(nums[4]), rank=int(nums[5]),
-                            note=" ".join(nums[7:]))
+        parsed[name] = dict(L=float(nums[2]), grad=float(nums[3]), min_eig=float(nums[4]), smallest=float(nums[5]),
+                            rank=int(nums[6]), note=" ".join(nums[8:]))
     assert parsed["5-gon"]["rank"] == 14 and parsed["5-gon, dead bias 1/12"]["rank"] == 17
     assert parsed["6-gon"]["rank"] == 17
     assert parsed["5-gon"]["L"] - parsed["5-gon, dead bias 1/12"]["L"] == pytest.approx(1 / 144, abs=2e-7)
     assert min(p["L"] for p in parsed.values()) == parsed["6-gon"]["L"]
     assert all(p["grad"] < 1e-12 and p["min_eig"] > -1e-12 for p in parsed.values())
     assert "kink" in parsed["4-gon"]["note"]
+    # "the smallest nonzero curvatures are a few hundredths"
+    assert all(0.01 < parsed[k]["smallest"] < 0.1 for k in ("5-gon", "5-gon, dead bias 1/12", "6-gon"))
     assert all("λ = rank/2" in parsed[k]["note"] for k in ("5-gon", "5-gon, dead bias 1/12", "6-gon"))
 
 
@@ -77,7 +82,8 @@ def test_llc_estimates_within_a_few_tenths_of_rank_over_2_and_see_the_dead_bias(
     assert len(rows) == 3
     for llc_, se, half_rank, gamma_only, flags in rows.values():
         assert abs(llc_ - half_rank) < 0.5  # "within a few tenths of rank/2"
-        assert gamma_only < half_rank  # "the localisation alone pulls each direction down"
+        assert gamma_only < half_rank  # "the localisation alone would pull ... below rank/2"
+        assert se < llc_ - gamma_only < 3 * se  # "above that prediction, by one to three SEs"
         assert flags == "-"
     extra = rows["5-gon, dead bias 1/12"][0] - rows["5-gon"][0]
     assert extra == pytest.approx(1.5, abs=0.5)  # "they see the extra 3/2"
@@ -118,6 +124,9 @@ def test_development_stages():
     four = [r for r in rows if r["live"] == 4 and r["live_low"] == 4]
     assert four and all(r["L_low"] == pytest.approx(1 / 9 - 1 / 144, abs=1e-5) for r in four)
     # "On the 4-column plateau every estimate is flagged not_minimum, and is negative"
+    # "After the first drop ... a stage with 3 live columns ...; its checkpoints descend to the next plateau"
+    three = [r for r in rows if r["live"] == 3]
+    assert three and rows[0] in three and all(r["live_low"] == 4 for r in three)
     plateau4 = [r for r in rows if r["live"] == 4]
     assert all("not_minimum" in r["flags"] and r["llc"] < 0 for r in plateau4)
     assert all("not_minimum" in r["flags_low"] and r["llc_low"] < 0 for r in four)

@@ -75,7 +75,8 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST, "| ful
 #
 # **Exercise 1.** Return the larger root $n_c$ (a Python float) for phase 1 `(L1, lam1)`, phase 2 `(L2, lam2)` and
 # the constants `c1`, `c2` (default 0). Raise a `ValueError` when phase 1 is not the less accurate one
-# (`L1 <= L2`), when it is not the simpler one (`lam1 >= lam2`), and when there is no crossing. Any method that
+# (`L1 <= L2`), when it is not the simpler one (`lam1 >= lam2`), and when there is no crossing ($z < -1/e$; at
+# $z = -1/e$ exactly the free energies touch, at $n = 1/a$: return that). Any method that
 # finds the root to 8 significant digits passes (Lambert $W$, or a root finder on $\log n$).
 
 # %% [exercise] phases.critical_n points=2
@@ -143,12 +144,14 @@ ax.axvline(n_lead, color="k", ls=":", label=f"leading-order crossing, n = {n_lea
 ax.set(xscale="log", xlabel="n", ylabel="posterior mass", title=f"δ = {delta}: your grid masses")
 ax.legend(fontsize=8)
 plt.show()
-print(f"delta = {delta}: quartic basin's largest mass {float(m[:, 0].max()):.3f} at n = {float(ns[m[:, 0].argmax()]):.1f}")
+prior = masses_fn(grid_w, loss_grid, torch.tensor([0.0]), phases.basin_boundary(delta))[0]
+print(f"delta = {delta}: at n = 0 (the prior) the masses are {float(prior[0]):.4f} and {float(prior[1]):.4f}; "
+      f"the quartic basin's largest mass is {float(m[:, 0].max()):.3f}, at n = {float(ns[m[:, 0].argmax()]):.1f}")
 
 # %% [markdown]
-# The quartic basin holds the larger mass only between two values of $n$. Near $n = 0$ the prior decides (the
-# quadratic basin is the longer interval); as $n$ grows the simple basin takes over; then the accurate one wins for
-# good. How good is the leading-order prediction? The table puts the crossing of your grid masses beside your
+# The quartic basin holds the larger mass only between two values of $n$. At $n = 0$ the masses are the prior's, and
+# the quadratic basin's interval is only a little longer (printed); already at small $n$ (left of the plot) the
+# simple basin takes over; then the accurate one wins for good. How good is the leading-order prediction? The table puts the crossing of your grid masses beside your
 # `critical_n` without constants (leading order), your `critical_n` with the constants, and the library's exact
 # crossing (adaptive quadrature, no grid). The constants are $c_\alpha = -\log(\varphi C_\alpha)$ with
 # $\int_{\mathbb R} e^{-nw^4}dw = 2\Gamma(5/4)\,n^{-1/4}$ and $\int_{\mathbb R} e^{-nu^2}du = \sqrt\pi\, n^{-1/2}$, so
@@ -232,8 +235,9 @@ for d in (0.1, 0.2):
 # %% [markdown]
 # **Exercise 5.** Return the population loss $L(w)$ for `w` of shape `(..., 3c)`: one loss per row, shape `(...)`.
 # `w` holds $W$ row by row, then $b$: `W, b = tms.unpack(w, c)` gives $W$ `(..., 2, c)` and $b$ `(..., c)`, and
-# raises the `ValueError` for a `w` whose last dimension is not $3c$. Call your integral as `tms.segment_integral`
-# (each exercise calls the others through their module). The identity matrix is the $\delta_{ij}$.
+# raises the `ValueError` for a `w` whose last dimension is not $3c$. Call the integral as `tms.segment_integral`,
+# the course's version of exercise 4: each exercise is graded on its own, so a wrong integral does not cost
+# `population_loss` its points. The identity matrix is the $\delta_{ij}$.
 
 # %% [exercise] tms.population_loss points=2
 
@@ -279,7 +283,8 @@ print(f"your exact loss {float(loss_fn(w_test, 6)):.5f}; Monte Carlo over {M} in
 # %%
 kgons = [("4-gon", 4, -1.0), ("5-gon", 5, -1.0), ("5-gon, dead bias 1/12", 5, "optimal"), ("6-gon", 6, -1.0)]
 table = {}
-print(f"{'k-gon':<22} {'l':>8} {'b':>9} {'L (yours)':>10} {'|grad L|':>9} {'min eig':>9} {'rank':>5} {'rank/2':>7}  note")
+print(f"{'k-gon':<22} {'l':>8} {'b':>9} {'L (yours)':>10} {'|grad L|':>9} {'min eig':>9} {'smallest > 0':>12} {'rank':>5} "
+      f"{'rank/2':>7}  note")
 for name, k, dead in kgons:
     w_k, l_k, b_k = tms.kgon(k, 6, dead_bias=dead, device=device)
     w_g = w_k.clone().requires_grad_(True)
@@ -296,8 +301,9 @@ for name, k, dead in kgons:
     note = ("ReLU kink: L is not C², rank/2 is not λ" if kink else
             "zero modes exact (rotation, flat dead columns): λ = rank/2" if exact else "zero modes not explained")
     table[name] = dict(w=w_k, L=float(L_k.detach()), rank=r, lam=None if kink or not exact else r / 2, eigs=eigs)
+    smallest = float(eigs[eigs.abs() > 1e-8 * eigs.abs().max()].abs().min())
     print(f"{name:<22} {l_k:8.5f} {b_k:9.5f} {float(L_k):10.7f} {float(grad_k.norm()):9.1e} {float(eigs.min()):9.1e} "
-          f"{r:5d} {r / 2:7.1f}  {note}")
+          f"{smallest:12.4f} {r:5d} {r / 2:7.1f}  {note}")
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
 for ax, (name, k, dead) in zip(axes, kgons):
     W_k, b_vec = tms.unpack(table[name]["w"].cpu(), 6)
@@ -335,11 +341,13 @@ for name in ("5-gon", "5-gon, dead bias 1/12", "6-gon"):
 # %% [markdown]
 # The estimates land within a few tenths of rank/2 (printed above, with their SEs), and they see the extra
 # $\tfrac32$ that the positive dead bias adds. They are not rank/2 exactly, nor should they be: this is the
-# estimator at $n\beta = 10^4$ and the library's $\gamma$, not $\lambda$. The localisation alone pulls each
+# estimator at $n\beta = 10^4$ and the library's $\gamma$, not $\lambda$. The localisation alone would pull each
 # quadratic direction of curvature $h$ down from $\tfrac12$ to $\tfrac12\,n\beta h/(n\beta h + \gamma)$ (lesson 5,
-# section 5; the printed "alone predicts"), and the smallest nonzero curvatures of the $k$-gons are only about
-# $0.02$. The rest of the difference is higher-order terms of the loss that the chains reach at this $n\beta$, and
-# Monte Carlo error.
+# section 5), which predicts the printed "alone predicts", below rank/2: the smallest nonzero curvatures are a few
+# hundredths (the table's "smallest > 0"; the NLL's are half of them). The estimates come out *above* that
+# prediction, by one to three SEs: what is left is the loss's higher-order terms, which the chains reach at this
+# $n\beta$, and Monte Carlo error. Larger $n\beta$ and longer chains (full mode) shrink both the localisation's
+# pull and the SEs.
 #
 # **Which $k$-gon does the posterior prefer?** From the free energies $F_\alpha(n) \approx n L_\alpha/2 + \lambda_\alpha\log n$,
 # your `preferred_phase` and `critical_n` predict it, with $\lambda$ exact (rank/2) or estimated:
@@ -395,7 +403,7 @@ except ValueError as e:
 # otherwise. Judge the curve in log time, $\log(1 + t)$, and in $\log L$. What counts as a stage boundary is a
 # **drop**: the loss falls by more than 10% within a fast stretch (a rate
 # $-\Delta\log L/\Delta\log(1 + t)$ above about 0.1, faster than the drifts and wiggles of a plateau). Each drop gives one
-# boundary, in its middle. The check grades the outcome on synthetic loss curves whose stages are known: one
+# boundary, in its middle (for instance the checkpoint just after its fastest interval). The check grades the outcome on synthetic loss curves whose stages are known: one
 # boundary per drop, within 2 checkpoints of its middle, and none for noise or a slow drift.
 
 # %% [exercise] tms.stage_boundaries points=2
@@ -464,16 +472,17 @@ ax2.errorbar([x for x, r in zip(x_pick, res_raw) if ok(r)], [r.llc for r in res_
 for name in ("5-gon", "6-gon"):
     ax2.axhline(table[name]["lam"], color="C0", lw=0.6, ls="-.")
 ax2.set(ylabel="LLC estimate", ylim=(0, 10))
-fig.legend(loc="lower left", fontsize=7, bbox_to_anchor=(0.1, 0.15))
+fig.legend(loc="upper center", fontsize=7, ncol=3, bbox_to_anchor=(0.5, 0.0))
 plt.title("loss and LLC along training (dashed: your stage boundaries; points flagged not_minimum left out)",
           fontsize=9)
 plt.show()
 
 # %% [markdown]
 # Read the run against part 2 (the printed rows are the numbers). The loss falls in drops separated by plateaus, and
-# your boundaries sit at the drops. The live columns and the loss name each plateau. After a short transient comes a
-# long plateau with 4 live columns, which descends to $L = 1/9 - 1/144$: the 4-gon with one dead column at its positive
-# bias $1/12$ (each such bias lowers the loss by $1/144$). Then the 5-gon.
+# your boundaries sit at the drops. The live columns and the loss name each stage. After the first drop (from the
+# random start) comes a stage with 3 live columns whose loss keeps falling; its checkpoints descend to the next
+# plateau, one with 4 live columns at $L = 1/9 - 1/144$: the 4-gon with one dead column at its positive bias $1/12$
+# (each such bias lowers the loss by $1/144$). Then the 5-gon.
 #
 # * On the 4-column plateau every estimate is flagged `not_minimum`, and is negative: the chains found a lower loss.
 #   That plateau is a saddle, or the 4-gon's kink, where $\hat\lambda$ is no learning coefficient.
@@ -541,7 +550,8 @@ plt.show()
 # **Exercise 7.** Return the phases the posterior passes through as $n$ grows from $e$, in order, and the $n$ of each
 # switch: a pair `(phases, switches)`, `phases` a list of indices into `L` starting with the phase preferred at
 # $n = e$, `switches` a list of floats one shorter, increasing. `L` and `lam` are 1-D tensors, one entry per phase.
-# Call your earlier functions as `phases.preferred_phase` and `phases.critical_n`.
+# Call the earlier exercises' functions through their module, `phases.preferred_phase` and `phases.critical_n` (the
+# course's versions, so that this exercise is graded on its own).
 
 # %% [exercise] phases.phase_sequence points=2
 

@@ -43,6 +43,8 @@ def _segment_cases(suite, device):
             si("delta = 1, one entry per regime: switches on inside, switches off inside, always on, always off",
                1.0, a4, b4),
             si("delta = 0 (an output whose target is 0), the same four regimes", 0.0, a4, b4),
+            si("on everywhere although a < 0 (b >= 0 and a + b >= 0), and a fractional delta = 0.5", 0.5,
+               [-0.3, -0.8, 1.1], [0.5, 0.8, -0.5]),
             si("the edges: b = 0, a = 0, a + b = 0, the kink at mu = 1", 1.0, [0.8, 0.0, 0.5, 0.6, -0.6],
                [0.0, 0.3, -0.5, -0.6, 0.0]),
             si("a of shape (3, 3), b of shape (3, 1): broadcast", 1.0, [[1.0, -0.5, 0.2], [0.3, 1.2, -0.9],
