@@ -657,8 +657,8 @@ def test_population_loss_mistakes_fail(name):
 def _validated(steps, losses):
     t = np.asarray(torch.as_tensor(steps, dtype=torch.float64))
     L = np.asarray(torch.as_tensor(losses, dtype=torch.float64))
-    if t.ndim != 1 or L.shape != t.shape or not np.all(np.diff(t) > 0) or not np.all(L > 0):
-        raise ValueError("steps must increase and losses be positive")
+    if t.ndim != 1 or L.shape != t.shape or not np.all(np.diff(t) > 0) or t[0] < 0 or not np.all(L > 0):
+        raise ValueError("steps must increase from 0 or more, and losses be positive")
     return t, L
 
 

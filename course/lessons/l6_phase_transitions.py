@@ -75,8 +75,8 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST, "| ful
 #
 # **Exercise 1.** Return the larger root $n_c$ (a Python float) for phase 1 `(L1, lam1)`, phase 2 `(L2, lam2)` and
 # the constants `c1`, `c2` (default 0). Raise a `ValueError` when phase 1 is not the less accurate one
-# (`L1 <= L2`), when it is not the simpler one (`lam1 >= lam2`), and when there is no crossing ($z < -1/e$; at
-# $z = -1/e$ exactly the free energies touch, at $n = 1/a$: return that). Any method that
+# (`L1 <= L2`), when it is not the simpler one (`lam1 >= lam2`), and when there is no crossing ($z < -1/e$). At
+# $z = -1/e$ exactly the free energies only touch, at $n = 1/a$; no check asks for that case. Any method that
 # finds the root to 8 significant digits passes (Lambert $W$, or a root finder on $\log n$).
 
 # %% [exercise] phases.critical_n points=2

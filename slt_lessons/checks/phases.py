@@ -81,6 +81,7 @@ def _critical_n_cases(suite, device):
         ] + must_raise(
             ("L1 <= L2 (phase 1 not the less accurate): ValueError", dict(L1=0.01, lam1=1.0, L2=0.05, lam2=2.0)),
             ("lam1 >= lam2 (phase 1 not the simpler): ValueError", dict(L1=0.05, lam1=2.0, L2=0.01, lam2=1.0)),
+            ("lam1 = lam2: ValueError", dict(L1=0.05, lam1=1.0, L2=0.01, lam2=1.0)),
             ("no crossing, (L1 - L2)/(lam2 - lam1) = 0.5 > 1/e: ValueError",
              dict(L1=1.0, lam1=1.0, L2=0.5, lam2=2.0)),
         )

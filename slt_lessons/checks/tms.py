@@ -45,8 +45,8 @@ def _segment_cases(suite, device):
             si("delta = 0 (an output whose target is 0), the same four regimes", 0.0, a4, b4),
             si("on everywhere although a < 0 (b >= 0 and a + b >= 0), and a fractional delta = 0.5", 0.5,
                [-0.3, -0.8, 1.1], [0.5, 0.8, -0.5]),
-            si("the edges: b = 0, a = 0, a + b = 0, the kink at mu = 1", 1.0, [0.8, 0.0, 0.5, 0.6, -0.6],
-               [0.0, 0.3, -0.5, -0.6, 0.0]),
+            si("the edges: b = 0, a = 0, a + b = 0 (either sign of a), the kink at mu = 1", 1.0,
+               [0.8, 0.0, 0.5, 0.6, -0.6, -0.6], [0.0, 0.3, -0.5, -0.6, 0.0, 0.6]),
             si("a of shape (3, 3), b of shape (3, 1): broadcast", 1.0, [[1.0, -0.5, 0.2], [0.3, 1.2, -0.9],
                                                                          [-0.1, 0.4, 2.0]], [[-0.2], [0.1], [0.0]]),
         ]
@@ -172,6 +172,7 @@ _RUNS = {  # label: (levels, drop centres in log10(1 + t), seed, options)
          dict(noise=0.02, drift=0.01)),
         ("a sharp drop", (0.12, 0.07), (2.2,), 16, dict(width=0.05)),
         ("a broad drop", (0.12, 0.06), (2.5,), 17, dict(width=0.5)),
+        ("a drop still under way when the run ends", (0.1, 0.05), (4.55,), 18, dict(noise=0.003, width=0.3)),
     ],
 }
 
@@ -183,6 +184,9 @@ def _stage_cases(suite, device):
         cases.append(Case(label, dict(steps=steps, losses=losses)))
     if suite == "visible":
         cases += must_raise(("steps not increasing: ValueError", dict(steps=[0, 5, 3, 9], losses=[1.0, 0.9, 0.8, 0.7])),
+                            ("a step repeated (not strictly increasing): ValueError",
+                             dict(steps=[0, 5, 5, 9], losses=[1.0, 0.9, 0.8, 0.7])),
+                            ("a negative step: ValueError", dict(steps=[-1, 0, 1], losses=[1.0, 0.9, 0.8])),
                             ("a loss that is not positive: ValueError", dict(steps=[0, 1, 2], losses=[1.0, 0.0, 0.5])))
     return cases
 
