@@ -287,7 +287,7 @@ def test_parallel_grading_equals_serial_grading(small_class):
 
 
 @pytest.mark.parametrize("a", ["l1_posteriors", "l2_free_energy", "l3_learning_coefficient", "l4_sgld", "l5_llc",
-                                                                                    "l6_phase_transitions"])
+                                                                                    "l6_phase_transitions", "l7_generalisation"])
 def test_every_lesson_grades_reference_untouched_and_a_wrong_answer(repo, tmp_path, a):
     if not (repo.solutions / a / f"{a}.ipynb").is_file():
         pytest.fail(f"{a} is not built")
