@@ -55,7 +55,7 @@ def _llc_result():
                                 check_gamma=False, progress=False)
 
 
-def _ll_cases(suite, device, *, beta_cases=False, loo=False):
+def _ll_cases(suite, device, *, beta_cases=False, loo=False, centring=False):
     to = lambda t, dtype=F64: t.to(device=device, dtype=dtype)  # noqa: E731
     if suite == "visible":
         ll_g, lw_g = _grid(2, 12)
@@ -66,6 +66,9 @@ def _ll_cases(suite, device, *, beta_cases=False, loo=False):
             Case("log-likelihoods near -800 (exp underflows to 0: work in logs)",
                  dict(log_lik=to(_gaussian_draws(3, 50, 10, offset=-800.0)))),
         ]
+        if centring:  # the text asks for the centred form: one visible case where E[f²] − E[f]² loses its digits
+            cases.append(Case("log-likelihoods near -1e4 that nearly agree (E[f^2] - E[f]^2 cancels: compute centred)",
+                              dict(log_lik=to(_gaussian_draws(6, 20, 4, offset=-1e4, spread=0.01)))))
         if beta_cases:
             ll_b, lw_b = _grid(4, 15, beta=0.5)
             cases.append(Case("a grid posterior at beta = 0.5, 15 data points",
@@ -109,12 +112,13 @@ register(Exercise(
 register(Exercise(
     id="generalisation.functional_variance",
     reference=generalisation.functional_variance,
-    cases=lambda suite, device: _ll_cases(suite, device),
+    cases=lambda suite, device: _ll_cases(suite, device, centring=True),
     judge=CLOSE,
     notes=("A weighted variance per data point, summed: computed centred, round-off ≲ 1e-12 relative even for "
            "log-likelihoods near −1e5 with a spread of 1e-2 (the hidden case), where E[f²] − E[f]² loses every "
-           "digit (1e10 against a difference of ~1e-3). The unbiased (S − 1) variance differs by 1/(S − 1): 25% "
-           "on the first visible case."),
+           "digit (1e10 against a difference of ~1e-3); the visible case near −1e4 (spread 1e-2) costs that form "
+           "a few percent, while near −800 it errs by only ~1e-9 relative, caught or not by the order of its sums. "
+           "The unbiased (S − 1) variance differs by 1/(S − 1): 25% on the first visible case."),
 ))
 
 register(Exercise(
@@ -215,6 +219,13 @@ def _criterion_cases(suite, device):
             _criterion_case("the same at n = 10000", 10000, [0.40, 0.38], [1.0, 1.5], [1.0, 2.0], [2, 10]),
             _criterion_case("two models that both contain the truth (equal L), n = 1000", 1000, [0.3, 0.3],
                             [0.75, 2.0], [0.9, 2.0], [6, 4]),
+            # one case for each part of the table a formula can get wrong without the cases above noticing
+            _criterion_case("two regular models where the size of log n decides F_n (the natural log), n = 1000",
+                            1000, [0.300, 0.296], [1.0, 2.0], [1.0, 2.0], [2, 4]),
+            _criterion_case("two regular models where BIC's penalty per parameter decides, n = 1000",
+                            1000, [0.300, 0.290], [1.0, 2.0], [1.0, 2.0], [2, 4]),
+            _criterion_case("the less accurate model simpler by lambda but with the larger nu, n = 500",
+                            500, [0.3005, 0.3], [1.0, 1.5], [2.0, 1.2], [4, 6]),
         ]
     g = torch.Generator().manual_seed(77)
     cases, k = [], 0
@@ -259,5 +270,6 @@ register(Exercise(
     judge=_criterion_judge,
     notes=("Exact: indices. Every case is drawn so that no criterion has two models within 1e-9·(1 + |value|) of "
            "each other, and so that the criteria do not all agree; the feedback prints each criterion's value "
-           "per model for a wrong entry."),
+           "per model for a wrong entry. The last three visible cases are chosen so that log10 n (F_n, WBIC), "
+           "d in place of d/2 (BIC), and ν in place of λ or L alone (G_n, WAIC) each change a preference."),
 ))
