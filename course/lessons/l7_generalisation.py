@@ -63,7 +63,9 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST, "| ful
 # w_s)$, shape $(S, n)$, and the draws' log weights. Expectations over the posterior are weighted sums over the rows:
 # $E_w[f] = \sum_s \pi_s f(w_s)$, $\pi_s = e^{\ell_s}/\sum_t e^{\ell_t}$ for the given `log_weights` $\ell_s$ (which may
 # be off by a constant), and $\pi_s = 1/S$ without them. `generalisation.posterior_log_weights(log_lik, log_weights)`
-# returns $\log\pi_s$, normalised, and checks the arguments.
+# returns $\log\pi_s$, normalised, and checks the arguments: it raises a `ValueError` naming the argument for a
+# `log_lik` that is not a finite 2-D tensor with at least two rows, or `log_weights` of the wrong length. Exercises 1
+# and 2 call it first, and so raise the same errors.
 #
 # **Exercise 1.** Return $T_n$ (a 0-d tensor). $\log p^*(X_i) = \log\sum_s \pi_s\, p(X_i \mid w_s)$: take it in logs
 # (`torch.logsumexp`), since a log-likelihood of $-800$ makes $p$ underflow to 0.
@@ -80,8 +82,9 @@ print("tensors live on", device, "| dtype:", dtype, "| fast mode:", FAST, "| ful
 
 # %% [markdown]
 # **Exercise 3.** Return WAIC $= T_n + \beta V_n/n$ (a 0-d tensor). First call
-# `generalisation.check_draws(log_lik, log_weights, localised)`: it checks the arguments, refuses the result of an
-# LLC estimate with a `TypeError` and warns when `localised=True` (both explained in section 5). Call your earlier
+# `log_lik, log_weights = generalisation.check_draws(log_lik, log_weights, localised)`: it checks the arguments and
+# returns them as tensors, refuses the result of an LLC estimate with a `TypeError` and warns when `localised=True`
+# (both explained in section 5). Call your earlier
 # functions through their module (`generalisation.training_loss`, `generalisation.functional_variance`: the course's
 # versions, so that this exercise is graded on its own).
 
@@ -176,9 +179,10 @@ plt.show()
 # $E[G_n] - E[T_n] = 2\nu/n + o(1/n)$ and $E[V_n] \to 2\nu$, with $\nu$ the **singular fluctuation**. So
 # $n\,E[G_n - T_n]$ and $E[V_n]$ estimate the same $2\nu$: row by row they agree within three combined SEs. And WAIC,
 # $T_n + V_n/n$, adds back what training underestimates: from $n = 100$ on, $n\,E[\mathrm{WAIC} - L_n(w_0)]$ agrees with
-# $n\,E[G_n - L(w_0)]$ within their noise (the training loss at the truth, $L_n(w_0)$, has expectation $L(w_0)$); at
+# $n\,E[G_n - L(w_0)]$ within three combined SEs (the training loss at the truth, $L_n(w_0)$, has expectation $L(w_0)$); at
 # $n = 10$ the singular model's WAIC runs high. In a regular model $\nu = \lambda = d/2$, so $2\nu = d$, and WAIC is
-# AIC ($T_n + d/n$ with the Bayes training loss): the regular rows' $E[V_n]$ is close to $d = 1$. In the singular
+# AIC ($T_n + d/n$ with the Bayes training loss): from $n = 100$ on, the regular rows' $E[V_n]$ is close to $d = 1$
+# (at $n = 10$ it is lower). In the singular
 # model $E[V_n]$ is below both $d = 1$ and $2\lambda = 1/2$: $\nu$ is an invariant of its own (Watanabe 2010), which here
 # we only measure.
 #
@@ -270,7 +274,8 @@ print(f"WAIC {waic_grid:.6f} (on the grid; off exact LOO by {waic_grid - exact:+
 # **Exercise 6.** Return the index of the model each criterion prefers (the smallest expected value in the table),
 # for models with losses `L`, learning coefficients `lam`, singular fluctuations `nu` and parameter counts `d` (1-D
 # tensors, one entry per model) at sample size `n`: a tuple of six ints in the order `generalisation.CRITERIA` =
-# (G_n, WAIC, AIC, F_n, WBIC, BIC). Note that $\log n$ is the natural log.
+# (G_n, WAIC, AIC, F_n, WBIC, BIC). Note that $\log n$ is the natural log. Ties go to the model listed first (as
+# `argmin` does); the checks have none.
 
 # %% [exercise] generalisation.criterion_preferences points=2
 
