@@ -29,9 +29,11 @@ Theory of Bayesian Statistics*, chapters 3 and 8), at ``β = 1``:
     n·E[G_n − T_n] → 2ν,     E[V_n] → 2ν      (the equation of state: E[G_n] = E[T_n + V_n/n] + o(1/n)).
 
 :func:`simulate` estimates the four expectations by Monte Carlo over data sets, each one exact
-on its grid; :func:`regular_exact` gives the regular model's finite-``n`` expectations in closed
-form (flat prior) and :func:`singular_limit` the singular model's ``λ`` and ``2ν`` as integrals over
-its renormalised posterior, the references the simulation is checked against.
+on its grid. The references it is checked against: :func:`expected_kl`, ``n·E[G_n − L(w₀)]`` by
+quadrature over the data's sufficient statistics (both models, any ``n``, no Monte Carlo);
+:func:`regular_exact`, the regular model's finite-``n`` expectations in closed form (flat prior); and
+:func:`singular_limit`, the singular model's ``λ`` and ``2ν`` as integrals over its renormalised
+posterior.
 
 **Speed.** ``T_n`` needs ``log E_w`` of every data point: ``S·n`` exponentials per data set on an
 ``S``-point grid, too many at ``n = 10⁵``. Every quantity depends on the posterior only through the
@@ -39,7 +41,7 @@ distribution of ``a = a(w)``, and the integrands ``exp(a x y − a² x²/2)`` ar
 ``S``-point grid posterior of ``a`` is replaced by its ``k``-point Gauss quadrature rule
 (:func:`gauss_rule`: exact for polynomials in ``a`` of degree ``< 2k``; Golub & Welsch 1969,
 *Math. Comp.* 23:221–230; Gautschi 2004, *Orthogonal Polynomials: Computation and Approximation*,
-§2.2), which reproduces the grid's ``G_n`` and ``T_n`` to round-off with the ``k`` of :func:`auto_nodes`
+chapters 2–3), which reproduces the grid's ``G_n`` and ``T_n`` to round-off with the ``k`` of :func:`auto_nodes`
 (tests/test_generalisation_laws.py compares them). ``V_n`` is a polynomial of degree 4 in ``a``
 and is taken from the grid's moments of ``a``, exactly.
 """
@@ -55,7 +57,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from slt_lessons.validation import as_tensor, require_ndim, require_positive
+from slt_lessons.validation import require_positive
 
 __all__ = [
     "ModelSpec",
@@ -69,6 +71,7 @@ __all__ = [
     "functional_variance_batch",
     "simulate",
     "auto_nodes",
+    "expected_kl",
     "regular_exact",
     "singular_limit",
 ]
@@ -78,11 +81,12 @@ PRIOR_RADIUS = 2.0  # the uniform prior's support is [−2, 2]
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model ``y = a(w) x + ε``: its map ``a``, its ``λ``, ``ν`` (``None``: not in closed form), ``d``
-    and the exponent ``e`` of its posterior's width ``n^(−e)`` in ``w`` (``1/(2·(power of w in a))``)."""
+    """One model ``y = a(w) x + ε``: its map ``a`` and derivative ``da``, its ``λ``, ``ν`` (``None``: not in closed
+    form), ``d`` and the exponent ``e`` of its posterior's width ``n^(−e)`` in ``w`` (``1/(2·(power of w in a))``)."""
 
     name: str
     a: Callable[[torch.Tensor], torch.Tensor]
+    da: Callable[[torch.Tensor], torch.Tensor]
     lam: float
     nu: float | None
     d: int
@@ -90,8 +94,8 @@ class ModelSpec:
 
 
 MODELS = {
-    "regular": ModelSpec("regular", lambda w: w, lam=0.5, nu=0.5, d=1, width_exponent=0.5),
-    "singular": ModelSpec("singular", lambda w: w**2, lam=0.25, nu=None, d=1, width_exponent=0.25),
+    "regular": ModelSpec("regular", lambda w: w, torch.ones_like, lam=0.5, nu=0.5, d=1, width_exponent=0.5),
+    "singular": ModelSpec("singular", lambda w: w**2, lambda w: 2 * w, lam=0.25, nu=None, d=1, width_exponent=0.25),
 }
 
 
@@ -109,8 +113,8 @@ def grid_for(model, n, grid=801, c=10.0, dtype=torch.float64):
     ``w`` is uniform on ``[−R, R]``, ``R = min(2, c·n^(−e))`` with ``n^(−e)`` the posterior's width
     (``e = 1/2`` regular, ``1/4`` singular), so that at every ``n`` the posterior is resolved by a
     fixed number of points and ``c = 10`` widths leave the ends with negligible mass (the data set's
-    ``Ŝ_xy/√S_xx ~ N(0, 1)`` puts the posterior's centre within ``~4.5`` widths in 4000 data sets;
-    :func:`simulate` reports the largest mass in the outer tenth, ``edge_mass``). Where ``R = 2`` the
+    ``S_xy/√S_xx ~ N(0, 1)`` puts the posterior's centre within ``~4.5`` widths in 16,000 data sets;
+    :func:`simulate` reports a bound on the mass beyond the grid, ``cut_mass``). Where ``R = 2`` the
     grid ends at the prior's boundary. ``log_prior`` holds the trapezoid rule's weights (half at both
     ends), up to a constant: the uniform prior times the cell width.
     """
@@ -143,8 +147,9 @@ def gauss_rule(a, log_pi, k=16):
     by the Lanczos process (Stieltjes' procedure with orthonormal polynomials, here with full
     re-orthogonalisation) on ``z = (a − E a)/sd(a)``, which builds the Jacobi matrix of the measure's
     recurrence coefficients; its eigenvalues are the nodes and the squared first components of its
-    eigenvectors the weights (Golub & Welsch 1969; Gautschi 2004, §2.2.3). Data sets whose
-    posterior has fewer than ``k`` points of weight get nodes of weight ~0 and stay exact.
+    eigenvectors the weights (Golub & Welsch 1969; Gautschi 2004, chapter 2). The measure needs more
+    than ``k`` points of non-negligible weight (:func:`grid_for`'s grids give every posterior 85 or more distinct
+    values of ``a`` within 1e-16 of its largest weight, at ``|S_xy|/√S_xx ≤ 6``).
     """
     B, S = log_pi.shape
     pi = log_pi.exp()
@@ -192,7 +197,7 @@ def predictive_kl_batch(a, log_pi, order=40):
     xy, xx = (z[:, None] * z[None, :]).reshape(-1), (z[:, None] ** 2).expand(-1, len(z)).reshape(-1)
     vv = (v[:, None] * v[None, :]).reshape(-1)
     a = a.expand(B, S)
-    chunk = max(1, 2**22 // (len(xy) * S))
+    chunk = max(1, 2**20 // (len(xy) * S))  # 8 MB work tensors
     out = []
     for i in range(0, B, chunk):
         ab, lp = a[i:i + chunk, None, :], log_pi[i:i + chunk, None, :]  # (b, 1, S)
@@ -262,8 +267,12 @@ class GeneralisationStats:
     ``kl`` = n·E[G_n − L(w₀)] (→ λ); ``train`` = n·E[T_n − L_n(w₀)] (→ λ − 2ν); ``V`` = E[V_n] (→ 2ν);
     ``two_nu`` = n·E[G_n − T_n] = kl − train, the equation of state's estimate of 2ν (its SE from the
     per-data-set differences); ``eos_gap`` = E[n(G_n − T_n) − V_n] (→ 0), paired. ``edge_mass``: the
-    largest posterior mass, over the data sets, in the outer tenth of the grid (0 where the grid ends
-    at the prior's boundary).
+    largest posterior mass, over the data sets, in the outer tenth of the grid; ``cut_mass``: the largest
+    bound, over the data sets, on the posterior mass beyond the grid's ends, where the prior goes on
+    (both 0 where the grid ends at the prior's boundary). Beyond ``|w| = R`` both models' log posteriors
+    ``ℓ(w) = a S_xy − a² S_xx/2`` are concave (``ℓ'' = −S_xx`` regular, ``2S_xy − 6w²S_xx < 0`` singular)
+    and decreasing outward, so the mass beyond an end is at most ``f(R)/|ℓ'(R)|``, ``f`` the normalised
+    density (the end's trapezoid weight is ``h f(R)/2``); ``inf`` if ``ℓ`` rises at an end.
     """
 
     model: str
@@ -288,6 +297,7 @@ class GeneralisationStats:
     order: int
     nodes: int | None
     edge_mass: float
+    cut_mass: float
     seconds: float
 
     def as_dict(self):
@@ -303,8 +313,8 @@ def simulate(model, n, n_datasets, seed, order=40, grid=801, c=10.0, nodes="auto
     """Simulate ``n_datasets`` data sets of size ``n`` from the truth and return :class:`GeneralisationStats`.
 
     Per data set ``x, ε ~ N(0, 1)`` (``y = ε``), float64, from ``torch.Generator().manual_seed(seed)``
-    in batches of ``batch`` data sets (default: sized to keep each work tensor ≲ 70 MB, well under
-    2 GB in all; the numbers depend on ``seed`` and ``batch``). The grid posterior
+    in batches of ``batch`` data sets (default: sized so that the process peaks near 0.5 GB at any ``n``;
+    the numbers depend on ``seed`` and ``batch``). The grid posterior
     (:func:`grid_for`, ``grid`` points, ``c`` widths) gives exactly ``G_n − L(w₀)``
     (:func:`predictive_kl_batch`, Gauss–Hermite ``order``), ``T_n − L_n(w₀)``
     (:func:`training_excess_batch`) and ``V_n`` (:func:`functional_variance_batch`); ``nodes = k``
@@ -326,25 +336,69 @@ def simulate(model, n, n_datasets, seed, order=40, grid=801, c=10.0, nodes="auto
     if batch is None:  # x, y and their products (B, n); the rule's (B, k, grid); the Gauss–Hermite (B, order², k)
         batch = max(1, min(n_datasets, 2**22 // n, 2**23 // (grid * k), 2**22 // (order * order * k)))
     gen = torch.Generator().manual_seed(int(seed))
-    kl, train, V, edge = [], [], [], []
+    # Results go into tensors allocated up front: small tensors kept between the loop's large temporaries
+    # pin glibc's heap, which then grew to 2–8 GB over 16,000 data sets.
+    kl, train, V = (torch.empty(n_datasets, dtype=torch.float64) for _ in range(3))
+    edge = cut = 0.0
+    h = float(w[1] - w[0])
+    ends, outward = torch.tensor([0, len(w) - 1]), torch.tensor([-1.0, 1.0], dtype=torch.float64)
     for start in range(0, n_datasets, batch):
         B = min(batch, n_datasets - start)
+        done = slice(start, start + B)
         x = torch.randn(B, n, generator=gen, dtype=torch.float64)
         y = torch.randn(B, n, generator=gen, dtype=torch.float64)
-        log_pi = grid_log_posterior(a_grid, log_prior, (x * x).sum(1), (x * y).sum(1))
-        edge.append(0.0 if at_prior_edge else float(log_pi[:, outer].exp().sum(1).max()))
-        V.append(functional_variance_batch(a_grid, log_pi, x, y))
+        Sxx, Sxy = (x * x).sum(1), (x * y).sum(1)
+        log_pi = grid_log_posterior(a_grid, log_prior, Sxx, Sxy)
+        if not at_prior_edge:
+            decay = -outward * spec.da(w[ends]) * (Sxy[:, None] - a_grid[ends] * Sxx[:, None])  # −ℓ' outward (B, 2)
+            bound = torch.where(decay > 0, 2 * log_pi[:, ends].exp() / (h * decay), torch.inf)
+            cut = max(cut, float(bound.sum(1).max()))
+            edge = max(edge, float(log_pi[:, outer].exp().sum(1).max()))
+        V[done] = functional_variance_batch(a_grid, log_pi, x, y)
         pts, lw = (a_grid, log_pi) if nodes is None else gauss_rule(a_grid, log_pi, k)
-        kl.append(predictive_kl_batch(pts, lw, order))
-        train.append(training_excess_batch(pts, lw, x, y))
-    kl, train, V = n * torch.cat(kl), n * torch.cat(train), torch.cat(V)
+        kl[done] = predictive_kl_batch(pts, lw, order)
+        train[done] = training_excess_batch(pts, lw, x, y)
+    kl, train = n * kl, n * train
     (m_kl, s_kl), (m_tr, s_tr), (m_v, s_v) = _mean_se(kl), _mean_se(train), _mean_se(V)
     (m_nu, s_nu), (m_gap, s_gap) = _mean_se(kl - train), _mean_se(kl - train - V)
     return GeneralisationStats(
         model=spec.name, n=n, n_datasets=n_datasets, seed=int(seed), kl=m_kl, kl_se=s_kl, train=m_tr, train_se=s_tr,
         V=m_v, V_se=s_v, two_nu=m_nu, two_nu_se=s_nu, eos_gap=m_gap, eos_gap_se=s_gap, lam=spec.lam, nu=spec.nu,
-        d=spec.d, radius=float(w.max()), grid=int(grid), order=int(order), nodes=nodes, edge_mass=max(edge),
+        d=spec.d, radius=float(w.max()), grid=int(grid), order=int(order), nodes=nodes, edge_mass=edge, cut_mass=cut,
         seconds=time.perf_counter() - t0)
+
+
+def expected_kl(model, n, z_order=40, s_order=20, grid=801, c=10.0, order=40):
+    """``n·E[G_n − L(w₀)]`` at sample size ``n`` by quadrature, without Monte Carlo: a float.
+
+    ``G_n`` depends on the data only through ``(S_xx, S_xy)`` (the posterior does), and ``S_xx ~ χ²_n``
+    independent of ``Z = S_xy/√S_xx ~ N(0, 1)`` (given ``x``, ``S_xy ~ N(0, S_xx)``). So
+    ``E[G_n − L] = E_{S_xx} E_Z[KL(S_xx, Z)]``, the inner ``KL`` exactly as :func:`simulate` computes it (the
+    same grid and prior, so the prior's cut at ``|w| = 2`` counts), the outer expectations by Gauss rules:
+    Gauss–Hermite of ``z_order`` in ``Z``, and the ``s_order``-point Gauss rule of ``χ²_n`` (:func:`gauss_rule`
+    on its density, tabulated at 4001 points over ``n ± 15√(2n)``). Derived here; the defaults agree with
+    ``(60, 40)`` to ~1e-9 (tests/test_generalisation_laws.py).
+    """
+    spec = _model(model)
+    if int(n) != n or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    n = int(n)
+    half = 15 * math.sqrt(2 * n)
+    s = torch.linspace(max(0.0, n - half), n + half, 4001, dtype=torch.float64)
+    log_dens = torch.xlogy(torch.tensor(n / 2 - 1, dtype=torch.float64), s) - s / 2
+    log_dens[[0, -1]] += math.log(0.5)
+    s_nodes, s_logw = gauss_rule(s, (log_dens - torch.logsumexp(log_dens, 0))[None], int(s_order))
+    z, wz = np.polynomial.hermite_e.hermegauss(int(z_order))
+    z = torch.as_tensor(z, dtype=torch.float64)
+    wz = torch.as_tensor(wz / math.sqrt(2 * math.pi), dtype=torch.float64)
+    Sxx = s_nodes[0][:, None].expand(-1, len(z)).reshape(-1)
+    Z = z[None, :].expand(len(s_nodes[0]), -1).reshape(-1)
+    weight = (s_logw[0].exp()[:, None] * wz[None, :]).reshape(-1)
+    w, log_prior = grid_for(spec, n, grid, c)
+    a = spec.a(w)
+    log_pi = grid_log_posterior(a, log_prior, Sxx, Z * Sxx.sqrt())
+    pts, lw = gauss_rule(a, log_pi, auto_nodes(n))
+    return float(n * (weight * predictive_kl_batch(pts, lw, order)).sum())
 
 
 def regular_exact(n):
@@ -382,7 +436,7 @@ def regular_exact(n):
     return dict(kl=kl, train=train, two_nu=kl - train, V=1 - 3 / (2 * (n + 2)))
 
 
-def singular_limit(order=120, points=40001, s_max=8.0):
+def singular_limit(order=100, points=20001, s_max=8.0):
     """The singular model's ``λ`` and ``2ν`` from its renormalised posterior (the ``n → ∞`` limit).
 
     With ``t = √S_xx·a`` and ``Z = S_xy/√S_xx ~ N(0, 1)`` the posterior of ``a = w²`` is, exactly,
