@@ -9,13 +9,13 @@ import math
 import pytest
 import torch
 
+from checking import CPU, SUITES, missed, passes, verdicts, wrong_visible
+
 from slt_lessons import diagnostics, llc, potentials, sgld
 from slt_lessons.checks import check
 from slt_lessons.checks import llc as chk
 from slt_lessons.checks.runner import collect, judge
 
-CPU = torch.device("cpu")
-SUITES = ("visible", "hidden")
 REFERENCES = [
     ("llc.default_nbeta", llc.default_nbeta),
     ("llc.llc_from_losses", llc.llc_from_losses),
@@ -26,29 +26,6 @@ REFERENCES = [
     ("llc.choose_eps", llc.choose_eps),
     ("llc.run_verdict", llc.run_verdict),
 ]
-
-
-def verdicts(exercise_id, fn, suite):
-    return judge(exercise_id, collect(exercise_id, fn, suite, CPU), suite, CPU).verdicts
-
-
-def passes(exercise_id, fn):
-    return all(v.message is None for suite in SUITES for v in verdicts(exercise_id, fn, suite))
-
-
-def missed(exercise_id, fn, *, errors=True):
-    """Labels of the cases (both suites) where a wrong function was judged right (without the cases whose right
-    answer is a ValueError when ``errors`` is False: a mistake in the formula need not show there)."""
-    from slt_lessons.checks.registry import get
-
-    raising = {c.label for s in SUITES for c in get(exercise_id).cases(s, CPU) if c.raises is not None}
-    return [v.label for suite in SUITES for v in verdicts(exercise_id, fn, suite)
-            if v.message is None and (errors or v.label not in raising)]
-
-
-def wrong_visible(exercise_id, fn):
-    """The messages of the visible cases that ``fn`` gets wrong."""
-    return [v.message for v in verdicts(exercise_id, fn, "visible") if v.message]
 
 
 @pytest.mark.parametrize("suite", SUITES)
