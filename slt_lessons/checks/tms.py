@@ -29,8 +29,9 @@ F64, F32 = torch.float64, torch.float32
 
 
 def _si(label, delta, a, b, *, device, dtype=F64):
-    return Case(label, dict(delta=delta, a=torch.as_tensor(a, dtype=F64).to(device=device, dtype=dtype),
-                            b=torch.as_tensor(b, dtype=F64).to(device=device, dtype=dtype)))
+    """A case of ``segment_integral``; a tensor ``delta`` goes to the case's device and dtype, as ``a`` and ``b``."""
+    to = lambda t: torch.as_tensor(t, dtype=F64).to(device=device, dtype=dtype)  # noqa: E731
+    return Case(label, dict(delta=to(delta) if isinstance(delta, torch.Tensor) else delta, a=to(a), b=to(b)))
 
 
 def _segment_cases(suite, device):
@@ -56,28 +57,17 @@ def _segment_cases(suite, device):
     return [
         si("many random entries, a feature's own output", 1.0, a, b),
         si("many random entries, another feature's output", 0.0, a, b),
-        si("delta a tensor of zeros and ones that broadcasts", None, a[:6, :6], b[:6], ),
+        si("delta a tensor of zeros and ones that broadcasts", torch.eye(6, dtype=F64), a[:6, :6], b[:6]),
         si("float32, random entries", 1.0, a[:10], b[:10], dtype=F32),
         si("large values", 1.0, 50 * a[:5, :5], 10 * b[:5]),
         si("a fractional delta", 0.37, a[:8, :8], b[:8]),
     ]
 
 
-def _segment_cases_fixed(suite, device):
-    cases = _segment_cases(suite, device)
-    out = []
-    for case in cases:
-        if case.kwargs["delta"] is None:  # the identity, on the case's device and dtype
-            a = case.kwargs["a"]
-            case = Case(case.label, dict(case.kwargs, delta=torch.eye(a.shape[0], dtype=a.dtype, device=a.device)))
-        out.append(case)
-    return out
-
-
 register(Exercise(
     id="tms.segment_integral",
     reference=tms.segment_integral,
-    cases=_segment_cases_fixed,
+    cases=_segment_cases,
     judge=tensor_close(rtol=1e-10, atol=1e-12, rtol32=1e-4, atol32=1e-5),
     notes=("A closed form of a few terms: float64 round-off ≲ 1e-14 relative of the largest term (≲ 2500 in the "
            "large-values case, cancellation to a result ≳ 1e-2 nowhere worse than 1e-10 relative); float32 ~1e-7 "
