@@ -114,6 +114,7 @@ __all__ = [
     "zero_modes",
     "null_scaling",
     "KGonRow",
+    "on_kink",
     "kgon_table",
     "free_energy_leading",
     "critical_n",
@@ -462,8 +463,9 @@ class KGonRow:
     w: torch.Tensor
 
 
-def _kink(w, c, tol=1e-12):
-    """Whether some (A_ji, b_j) is (0, 0) at w to ``tol``: where L is not twice differentiable."""
+def on_kink(w, c=6, tol=1e-12):
+    """Whether some (A_ji, b_j) is (0, 0) at w to ``tol``: where L is not twice differentiable
+    (:func:`population_loss`), so rank(∇²L)/2 says nothing about λ (the 4-gon)."""
     W, b = unpack(w, c)
     A = W.T @ W
     return bool(((A.abs() <= tol) & (b[:, None].abs() <= tol)).any())
@@ -494,7 +496,7 @@ def kgon_table(c=6, rtol=1e-8, device=None):
         eigs = hessian_spectrum(w, c)
         tol = _tol(eigs, rtol)
         r = rank(eigs, rtol)
-        kink = _kink(w, c, tol=1e-9)
+        kink = on_kink(w, c, tol=1e-9)
         zm = zero_modes(w, c, rtol)
         applies = zm["exact"] and not kink
         pos = eigs[eigs > tol]

@@ -290,18 +290,16 @@ for name, k, dead in kgons:
     w_g = w_k.clone().requires_grad_(True)
     L_k = loss_fn(w_g, 6)
     (grad_k,) = torch.autograd.grad(L_k, w_g)
+    L_k = L_k.detach()
     H = torch.autograd.functional.hessian(lambda v: loss_fn(v, 6), w_k)
     eigs = torch.linalg.eigvalsh(H)
-    r = int((eigs.abs() > 1e-8 * eigs.abs().max()).sum())
-    L_k = L_k.detach()
-    W_k, b_vec = tms.unpack(w_k, 6)
-    A_k = W_k.T @ W_k
-    kink = bool(((A_k.abs() < 1e-9) & (b_vec[:, None].abs() < 1e-9)).any())
+    r = tms.rank(eigs)  # eigenvalues above 1e-8 of the largest
+    smallest = float(eigs.abs().sort().values[len(eigs) - r])  # the smallest of those
+    kink = tms.on_kink(w_k, 6, tol=1e-9)
     exact = tms.zero_modes(w_k, 6)["exact"]
     note = ("ReLU kink: L is not C², rank/2 is not λ" if kink else
             "zero modes exact (rotation, flat dead columns): λ = rank/2" if exact else "zero modes not explained")
-    table[name] = dict(w=w_k, L=float(L_k.detach()), rank=r, lam=None if kink or not exact else r / 2, eigs=eigs)
-    smallest = float(eigs[eigs.abs() > 1e-8 * eigs.abs().max()].abs().min())
+    table[name] = dict(w=w_k, L=float(L_k), rank=r, lam=None if kink or not exact else r / 2, eigs=eigs)
     print(f"{name:<22} {l_k:8.5f} {b_k:9.5f} {float(L_k):10.7f} {float(grad_k.norm()):9.1e} {float(eigs.min()):9.1e} "
           f"{smallest:12.4f} {r:5d} {r / 2:7.1f}  {note}")
 fig, axes = plt.subplots(1, 4, figsize=(10, 2.6))
