@@ -66,6 +66,7 @@ __all__ = [
     "grid_for",
     "grid_log_posterior",
     "gauss_rule",
+    "normal_rule",
     "predictive_kl_batch",
     "training_excess_batch",
     "functional_variance_batch",
@@ -181,6 +182,16 @@ def gauss_rule(a, log_pi, k=16):
     return mean + sd * theta, torch.log(weights / weights.sum(1, keepdim=True))
 
 
+def normal_rule(order, dtype=torch.float64):
+    """The ``order``-point Gauss rule for ``E[f(Z)]``, ``Z ~ N(0, 1)``: nodes and weights summing to 1.
+
+    The probabilists' Gauss–Hermite rule (``numpy.polynomial.hermite_e.hermegauss``, weight ``e^{−z²/2}``)
+    with its weights divided by √(2π); exact for polynomials of degree ``2·order − 1``.
+    """
+    nodes, weights = np.polynomial.hermite_e.hermegauss(int(order))
+    return (torch.as_tensor(nodes, dtype=dtype), torch.as_tensor(weights / math.sqrt(2 * math.pi), dtype=dtype))
+
+
 def predictive_kl_batch(a, log_pi, order=40):
     """``G_n − L(w₀)`` for each data set ``(B,)``: :func:`slt_lessons.generalisation.predictive_kl`, batched.
 
@@ -191,9 +202,7 @@ def predictive_kl_batch(a, log_pi, order=40):
     the expectation by the ``order × order`` probabilists' Gauss–Hermite rule, as there.
     """
     B, S = log_pi.shape
-    nodes, weights = np.polynomial.hermite_e.hermegauss(int(order))
-    z = torch.as_tensor(nodes, dtype=log_pi.dtype)
-    v = torch.as_tensor(weights / math.sqrt(2 * math.pi), dtype=log_pi.dtype)
+    z, v = normal_rule(order, log_pi.dtype)
     xy, xx = (z[:, None] * z[None, :]).reshape(-1), (z[:, None] ** 2).expand(-1, len(z)).reshape(-1)
     vv = (v[:, None] * v[None, :]).reshape(-1)
     a = a.expand(B, S)
@@ -388,9 +397,7 @@ def expected_kl(model, n, z_order=40, s_order=20, grid=801, c=10.0, order=40):
     log_dens = torch.xlogy(torch.tensor(n / 2 - 1, dtype=torch.float64), s) - s / 2
     log_dens[[0, -1]] += math.log(0.5)
     s_nodes, s_logw = gauss_rule(s, (log_dens - torch.logsumexp(log_dens, 0))[None], int(s_order))
-    z, wz = np.polynomial.hermite_e.hermegauss(int(z_order))
-    z = torch.as_tensor(z, dtype=torch.float64)
-    wz = torch.as_tensor(wz / math.sqrt(2 * math.pi), dtype=torch.float64)
+    z, wz = normal_rule(z_order)
     Sxx = s_nodes[0][:, None].expand(-1, len(z)).reshape(-1)
     Z = z[None, :].expand(len(s_nodes[0]), -1).reshape(-1)
     weight = (s_logw[0].exp()[:, None] * wz[None, :]).reshape(-1)
@@ -450,8 +457,7 @@ def singular_limit(order=100, points=20001, s_max=8.0):
     rule on ``[0, s_max]`` is spectrally accurate) and a Gauss–Hermite rule of ``order`` in ``Z``.
     Returns ``dict(lam, two_nu)``; ``2ν = 0.3459465…``.
     """
-    z, wz = np.polynomial.hermite_e.hermegauss(int(order))
-    wz = wz / math.sqrt(2 * math.pi)
+    z, wz = (t.numpy() for t in normal_rule(order))
     s = np.linspace(0.0, s_max, int(points))
     t = s**2
     lp = z[:, None] * t[None, :] - t[None, :] ** 2 / 2
